@@ -1,0 +1,48 @@
+/** SQLSTATEs that mean "try again later", not "this request is wrong". */
+const TRANSIENT_SQLSTATES = new Set([
+  '40001', // serialization_failure
+  '40P01', // deadlock_detected
+  '53300', // too_many_connections
+  '55P03', // lock_not_available
+  '57014', // query_canceled (statement_timeout)
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up or shutting down)
+]);
+
+const TRANSIENT_NODE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+]);
+
+// node-postgres reports these without a code.
+const TRANSIENT_MESSAGES = [
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error',
+  'Cannot use a pool after calling end',
+  'Client was closed and is not queryable',
+];
+
+/** True when the database is unreachable, restarting or overloaded: retry later. */
+export function isTransientDbError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (TRANSIENT_SQLSTATES.has(code) || code.startsWith('08')) return true;
+    if (TRANSIENT_NODE_CODES.has(code)) return true;
+  }
+  if (err instanceof AggregateError) return err.errors.some(isTransientDbError);
+  return TRANSIENT_MESSAGES.some((m) => err.message.includes(m));
+}
+
+/** The text of any thrown value, for logs and last_error. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err));
+}

@@ -1,0 +1,63 @@
+import pg from 'pg';
+import type { Logger } from '../observability/logger';
+
+// bigint ids (outbox.id) come back as strings by default; keep it that way (exact), but parse
+// int8 counts explicitly where needed. jsonb and timestamptz are parsed by pg already.
+
+export interface PoolOptions {
+  connectionString: string;
+  max: number;
+  logger: Logger;
+  /** Shown in pg_stat_activity, so an operator can tell our connections apart. */
+  applicationName?: string;
+}
+
+/**
+ * The pool shared by the API and the dispatcher. Timeouts bound every wait: a request never hangs
+ * on a database that is down or a pool that is exhausted; it fails and is answered with a 503.
+ */
+export function createPool({
+  connectionString,
+  max,
+  logger,
+  applicationName = 'outbox-service',
+}: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    application_name: applicationName,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: 30_000,
+    keepAlive: true,
+  });
+  // An idle client whose connection dies emits 'error' on the pool; without a listener the
+  // process would crash. The pool discards that client by itself.
+  pool.on('error', (err) => logger.warn({ err: err.message }, 'idle database connection lost'));
+  return pool;
+}
+
+/** Runs fn in a transaction on one client; rolls back on error and destroys a broken client. */
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('begin');
+    const result = await fn(client);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    try {
+      await client.query('rollback');
+    } catch (rollbackErr) {
+      // The connection itself failed; release(err) makes the pool destroy it.
+      broken = rollbackErr as Error;
+    }
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}

@@ -1,0 +1,221 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { errorMessage, isTransientDbError } from '../db/errors';
+import type { Logger } from '../observability/logger';
+import type { OutboxEvents } from './events';
+import { processBatch, type BatchOutcome } from './process-batch';
+import type { HandlerRegistry } from './registry';
+import { claimBatch } from './sql/claim';
+import { extendLease, releaseClaims } from './sql/lease';
+import type { BackoffSettings } from './sql/settle';
+
+export interface DispatcherOptions {
+  batchSize: number;
+  /** Claim loops per process; each has at most one batch in flight. */
+  concurrency: number;
+  maxAttempts: number;
+  leaseMs: number;
+  pollIntervalMs: number;
+  backoff: BackoffSettings;
+}
+
+export interface DispatcherDeps {
+  pool: pg.Pool;
+  registry: HandlerRegistry;
+  logger: Logger;
+  events: OutboxEvents;
+  options: DispatcherOptions;
+  workerId?: string;
+}
+
+export interface Dispatcher {
+  readonly workerId: string;
+  start(): void;
+  /** A latency hint ("there may be work"): wakes an idle loop now instead of at the next poll. */
+  nudge(): void;
+  /**
+   * Stops claiming, waits up to deadlineMs for in-flight batches, then aborts what is left and
+   * gives its claims back. Resolves when nothing of this worker is running.
+   */
+  stop(deadlineMs: number): Promise<{ drained: boolean; released: number }>;
+  readonly running: boolean;
+}
+
+/** Errors of our own database calls: wait this long before the next try (capped exponential). */
+const ERROR_BACKOFF_MS = { base: 100, max: 5_000 };
+
+export function makeWorkerId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+}
+
+export function createDispatcher(deps: DispatcherDeps): Dispatcher {
+  const { pool, registry, events, options } = deps;
+  const workerId = deps.workerId ?? makeWorkerId();
+  const logger = deps.logger.child({ component: 'dispatcher', workerId });
+  const abort = new AbortController();
+
+  let running = false;
+  let loops: Promise<void>[] = [];
+  let wakeSeq = 0;
+  const sleepers = new Set<() => void>();
+
+  function nudge(): void {
+    wakeSeq++;
+    for (const wake of [...sleepers]) wake();
+  }
+
+  /** Sleeps up to ms, or until nudged; returns at once if a nudge came after `seenSeq`. */
+  function sleep(ms: number, seenSeq: number): Promise<void> {
+    if (!running || wakeSeq !== seenSeq) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      sleepers.add(wake);
+    });
+  }
+
+  function report(outcomes: BatchOutcome[]): void {
+    for (const { job, settlement, settled } of outcomes) {
+      const durationMs = performance.now() - job.startedAt;
+      const base = {
+        id: job.row.id,
+        type: job.row.event_type,
+        aggregate: `${job.row.aggregate_type}:${job.row.aggregate_id}`,
+        attempt: job.row.attempts,
+        durationMs: Math.round(durationMs * 100) / 100,
+      };
+      if (!settled) {
+        logger.warn(base, 'lease lost before settling: another worker took this event over');
+        continue;
+      }
+      if (settlement.status === 'done') logger.info(base, 'event handled');
+      else if (settlement.status === 'pending')
+        logger.warn({ ...base, error: settlement.lastError }, 'event failed; will retry');
+      else logger.error({ ...base, error: settlement.lastError }, 'event is dead');
+      events.emit('settled', {
+        id: job.row.id,
+        type: job.row.event_type,
+        aggregateType: job.row.aggregate_type,
+        aggregateId: job.row.aggregate_id,
+        status: settlement.status,
+        attempt: job.row.attempts,
+        durationMs,
+        createdAt: job.row.created_at,
+        handlers: job.pending.map((h) => {
+          const failure = job.results.get(h.name);
+          return failure === null
+            ? { name: h.name, ok: true }
+            : { name: h.name, ok: false, error: failure?.error };
+        }),
+        error: settlement.lastError,
+      });
+    }
+  }
+
+  /** Keeps the lease of a batch alive while its handlers run longer than a third of it. */
+  function keepLeased(ids: string[]): () => void {
+    const timer = setInterval(
+      () => {
+        extendLease(pool, { ids, workerId, leaseMs: options.leaseMs }).catch((err) =>
+          logger.warn({ err: errorMessage(err) }, 'could not extend the lease'),
+        );
+      },
+      Math.floor(options.leaseMs / 3),
+    );
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  async function loop(lane: number): Promise<void> {
+    let failures = 0;
+    while (running) {
+      const seq = wakeSeq;
+      try {
+        const rows = await claimBatch(pool, {
+          limit: options.batchSize,
+          workerId,
+          leaseMs: options.leaseMs,
+        });
+        failures = 0;
+        if (rows.length === 0) {
+          await sleep(options.pollIntervalMs, seq);
+          continue;
+        }
+        events.emit('claimed', { workerId, count: rows.length });
+        const stopLease = keepLeased(rows.map((r) => r.id));
+        try {
+          report(
+            await processBatch(
+              {
+                pool,
+                registry,
+                workerId,
+                maxAttempts: options.maxAttempts,
+                backoff: options.backoff,
+              },
+              rows,
+              abort.signal,
+              options.batchSize,
+            ),
+          );
+        } finally {
+          stopLease();
+        }
+      } catch (err) {
+        // The claimed rows (if any) stay leased and are retried when the lease runs out.
+        failures++;
+        const delay = Math.min(ERROR_BACKOFF_MS.max, ERROR_BACKOFF_MS.base * 2 ** (failures - 1));
+        const log = isTransientDbError(err) ? logger.warn.bind(logger) : logger.error.bind(logger);
+        log({ err: errorMessage(err), lane, retryInMs: delay }, 'dispatch loop error');
+        events.emit('dispatcher:error', { error: errorMessage(err) });
+        await sleep(delay, wakeSeq);
+      }
+    }
+  }
+
+  return {
+    workerId,
+    get running() {
+      return running;
+    },
+    start() {
+      if (running) return;
+      running = true;
+      loops = Array.from({ length: options.concurrency }, (_, lane) => loop(lane));
+      logger.info({ ...options }, 'dispatcher started');
+    },
+    nudge,
+    async stop(deadlineMs) {
+      if (!running && loops.length === 0) return { drained: true, released: 0 };
+      running = false;
+      nudge();
+      let timer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([
+        Promise.all(loops).then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), deadlineMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      let released = 0;
+      if (!drained) {
+        abort.abort(new Error('shutting down'));
+        released = await releaseClaims(pool, workerId).catch((err) => {
+          logger.error(
+            { err: errorMessage(err) },
+            'could not release claims; they expire with their lease',
+          );
+          return 0;
+        });
+      }
+      loops = [];
+      logger.info({ drained, released }, 'dispatcher stopped');
+      return { drained, released };
+    },
+  };
+}

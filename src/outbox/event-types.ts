@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { orderStatusSchema } from '../orders/orders.schema';
+
+/** A row as the capture trigger serialises it (to_jsonb). */
+const orderRow = z.object({
+  id: z.number().int(),
+  client_id: z.number().int(),
+  status: orderStatusSchema,
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+/**
+ * Payload schemas of the event types the service knows, as written by tg_outbox__capture().
+ * A payload read back from the database is parsed before any handler runs; a mismatch is a
+ * permanent failure (the event goes dead; retrying cannot fix its content).
+ */
+export const eventPayloadSchemas = {
+  'order.created': z.object({
+    op: z.literal('insert'),
+    table: z.literal('orders'),
+    new: orderRow,
+  }),
+  'order.status_changed': z.object({
+    op: z.literal('update'),
+    table: z.literal('orders'),
+    new: orderRow,
+    old: z.object({ status: orderStatusSchema }).loose(),
+  }),
+} as const;
+
+export type KnownEventType = keyof typeof eventPayloadSchemas;
+export type EventPayload<T extends KnownEventType> = z.infer<(typeof eventPayloadSchemas)[T]>;
+
+export function isKnownEventType(type: string): type is KnownEventType {
+  return Object.hasOwn(eventPayloadSchemas, type);
+}
+
+/** An event as handlers see it: its payload already validated for known types. */
+export interface OutboxEvent<T extends string = string> {
+  id: string;
+  aggregateType: string;
+  aggregateId: string;
+  type: T;
+  payload: T extends KnownEventType ? EventPayload<T> : unknown;
+  createdAt: Date;
+  attempt: number;
+}

@@ -1,0 +1,223 @@
+import type pg from 'pg';
+import { withTransaction } from '../db/pool';
+import { errorMessage } from '../db/errors';
+import { eventPayloadSchemas, isKnownEventType, type OutboxEvent } from './event-types';
+import { PermanentError, RetryLaterError } from './handler';
+import type {
+  AnyExternalHandler,
+  AnyHandler,
+  AnyTransactionalHandler,
+  HandlerRegistry,
+} from './registry';
+import { settleBatch, type BackoffSettings, type Settlement } from './sql/settle';
+import type { DeliveryState, OutboxRow } from './types';
+
+export interface BatchDeps {
+  pool: pg.Pool;
+  registry: HandlerRegistry;
+  workerId: string;
+  maxAttempts: number;
+  backoff: BackoffSettings;
+}
+
+interface Failure {
+  error: string;
+  permanent: boolean;
+  retryAfterMs?: number;
+}
+
+/** One claimed row on its way through the handlers. */
+export interface Job {
+  row: OutboxRow;
+  event?: OutboxEvent;
+  /** Handlers still owed this event (the ones not done on an earlier attempt). */
+  pending: AnyHandler[];
+  results: Map<string, Failure | null>;
+  /** Set when the event cannot be handled at all (its payload does not parse). */
+  fatal?: string;
+  startedAt: number;
+}
+
+export interface BatchOutcome {
+  job: Job;
+  settlement: Settlement;
+  /** False when the lease was lost before settling: another worker owns the row now. */
+  settled: boolean;
+}
+
+const MAX_ERROR_LENGTH = 2000;
+
+function toFailure(err: unknown): Failure {
+  return {
+    error: errorMessage(err).slice(0, MAX_ERROR_LENGTH),
+    permanent: err instanceof PermanentError,
+    retryAfterMs: err instanceof RetryLaterError ? err.retryAfterMs : undefined,
+  };
+}
+
+export function prepareJob(row: OutboxRow, registry: HandlerRegistry): Job {
+  const startedAt = performance.now();
+  const deliveries = row.deliveries ?? {};
+  const pending = registry
+    .handlersFor(row.event_type)
+    .filter((h) => deliveries[h.name]?.status !== 'done');
+  const job: Job = { row, pending, results: new Map(), startedAt };
+  let payload: unknown = row.payload;
+  if (isKnownEventType(row.event_type)) {
+    const parsed = eventPayloadSchemas[row.event_type].safeParse(row.payload);
+    if (!parsed.success) {
+      job.fatal = `payload does not match ${row.event_type}: ${parsed.error.message}`.slice(
+        0,
+        MAX_ERROR_LENGTH,
+      );
+      return job;
+    }
+    payload = parsed.data;
+  }
+  job.event = {
+    id: row.id,
+    aggregateType: row.aggregate_type,
+    aggregateId: row.aggregate_id,
+    type: row.event_type,
+    payload,
+    createdAt: row.created_at,
+    attempt: row.attempts,
+  } as OutboxEvent;
+  return job;
+}
+
+/** Runs the external handlers of every job, at most `limit` deliveries at a time. */
+async function runExternal(jobs: Job[], signal: AbortSignal, limit: number): Promise<void> {
+  const tasks: (() => Promise<void>)[] = [];
+  for (const job of jobs) {
+    if (!job.event) continue;
+    for (const handler of job.pending) {
+      if (handler.kind !== 'external') continue;
+      const event = job.event;
+      tasks.push(async () => {
+        try {
+          await (handler as AnyExternalHandler).handle(event, { signal });
+          job.results.set(handler.name, null);
+        } catch (err) {
+          job.results.set(handler.name, toFailure(err));
+        }
+      });
+    }
+  }
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, tasks.length) }, async () => {
+    while (next < tasks.length) await tasks[next++]!();
+  });
+  await Promise.all(lanes);
+}
+
+/**
+ * Runs one transactional handler over the jobs: the whole batch under one savepoint, and event by
+ * event (a savepoint each) only if the batch fails, so one bad event cannot fail the others.
+ */
+async function runTransactional(
+  tx: pg.PoolClient,
+  handler: AnyTransactionalHandler,
+  jobs: Job[],
+): Promise<void> {
+  const mine = jobs.filter((j) => j.event && j.pending.includes(handler));
+  if (mine.length === 0) return;
+  try {
+    await tx.query('savepoint batch_handler');
+    await handler.handleBatch(
+      mine.map((j) => j.event!),
+      tx,
+    );
+    await tx.query('release savepoint batch_handler');
+    for (const job of mine) job.results.set(handler.name, null);
+    return;
+  } catch {
+    await tx.query('rollback to savepoint batch_handler');
+  }
+  for (const job of mine) {
+    try {
+      await tx.query('savepoint one_handler');
+      await handler.handleBatch([job.event!], tx);
+      await tx.query('release savepoint one_handler');
+      job.results.set(handler.name, null);
+    } catch (err) {
+      await tx.query('rollback to savepoint one_handler');
+      job.results.set(handler.name, toFailure(err));
+    }
+  }
+}
+
+/** Decides what becomes of the event, and what each handler's delivery state is now. */
+export function settlementFor(job: Job, maxAttempts: number, now: string): Settlement {
+  const { row } = job;
+  if (job.fatal) {
+    return { id: row.id, status: 'dead', lastError: job.fatal, deliveries: {}, retryAfterMs: null };
+  }
+  const deliveries: Record<string, DeliveryState> = {};
+  const errors: string[] = [];
+  let permanent = false;
+  let retryAfterMs: number | null = null;
+  for (const handler of job.pending) {
+    const failure = job.results.get(handler.name);
+    const attempts = (row.deliveries?.[handler.name]?.attempts ?? 0) + 1;
+    if (failure === null) {
+      deliveries[handler.name] = { status: 'done', attempts, at: now };
+      continue;
+    }
+    // No result at all: the handler did not get to run (e.g. shutdown). Counts as a failure.
+    const f = failure ?? { error: 'not run', permanent: false };
+    permanent ||= f.permanent;
+    if (f.retryAfterMs !== undefined) retryAfterMs = Math.max(retryAfterMs ?? 0, f.retryAfterMs);
+    errors.push(`${handler.name}: ${f.error}`);
+    deliveries[handler.name] = {
+      status: f.permanent ? 'dead' : 'failed',
+      attempts,
+      error: f.error,
+      at: now,
+    };
+  }
+  if (errors.length === 0) {
+    return { id: row.id, status: 'done', lastError: null, deliveries, retryAfterMs: null };
+  }
+  const dead = permanent || row.attempts >= maxAttempts;
+  return {
+    id: row.id,
+    status: dead ? 'dead' : 'pending',
+    lastError: errors.join('; ').slice(0, MAX_ERROR_LENGTH),
+    deliveries,
+    retryAfterMs,
+  };
+}
+
+/**
+ * Handles one claimed batch: external handlers first, then the transactional handlers and the
+ * settlement of every row in one transaction, so database effects commit exactly with the ack.
+ */
+export async function processBatch(
+  deps: BatchDeps,
+  rows: OutboxRow[],
+  signal: AbortSignal,
+  externalConcurrency: number,
+): Promise<BatchOutcome[]> {
+  const jobs = rows.map((row) => prepareJob(row, deps.registry));
+  await runExternal(jobs, signal, externalConcurrency);
+
+  const transactional = [
+    ...new Set(
+      jobs.flatMap((j) =>
+        j.pending.filter((h): h is AnyTransactionalHandler => h.kind === 'transactional'),
+      ),
+    ),
+  ];
+  const now = new Date().toISOString();
+  return withTransaction(deps.pool, async (tx) => {
+    for (const handler of transactional) await runTransactional(tx, handler, jobs);
+    const settlements = jobs.map((job) => settlementFor(job, deps.maxAttempts, now));
+    const settled = new Set(await settleBatch(tx, deps.workerId, deps.backoff, settlements));
+    return jobs.map((job, i) => ({
+      job,
+      settlement: settlements[i]!,
+      settled: settled.has(job.row.id),
+    }));
+  });
+}

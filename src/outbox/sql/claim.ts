@@ -1,0 +1,48 @@
+import type pg from 'pg';
+import type { OutboxRow } from '../types';
+
+/**
+ * Claims up to `limit` events in one statement and leases them to `workerId`.
+ *
+ * Claimable: pending rows whose backoff has passed, and processing rows whose lease expired (their
+ * worker died). Only the oldest open event of each aggregate qualifies, so the events of one order
+ * are handled one at a time in commit order (for one row, id order is commit order: the UPDATE that
+ * fires the trigger holds the row lock until commit). SKIP LOCKED lets any number of workers claim
+ * at once without waiting for each other; a head row locked by another claimer is skipped, and the
+ * rows behind it still see it open, so they wait too. `attempts` counts claims, so an event that
+ * keeps crashing its worker still goes dead.
+ */
+export async function claimBatch(
+  db: Pick<pg.Pool, 'query'>,
+  args: { limit: number; workerId: string; leaseMs: number },
+): Promise<OutboxRow[]> {
+  const { rows } = await db.query<OutboxRow>({
+    name: 'outbox.claim',
+    text: `with candidates as (
+             select o.id
+               from outbox o
+              where o.status in ('pending', 'processing')
+                and ((o.status = 'pending' and o.available_at <= now())
+                     or (o.status = 'processing' and o.locked_until < now()))
+                and not exists (
+                      select 1 from outbox earlier
+                       where earlier.aggregate_type = o.aggregate_type
+                         and earlier.aggregate_id = o.aggregate_id
+                         and earlier.id < o.id
+                         and earlier.status in ('pending', 'processing'))
+              order by o.id
+              limit $1
+                for update of o skip locked
+           )
+           update outbox o
+              set status = 'processing',
+                  attempts = o.attempts + 1,
+                  locked_by = $2,
+                  locked_until = now() + $3 * interval '1 millisecond'
+             from candidates c
+            where o.id = c.id
+           returning o.*`,
+    values: [args.limit, args.workerId, args.leaseMs],
+  });
+  return rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+}

@@ -1,0 +1,51 @@
+import { parseConfig, type Config } from '../../src/config/env';
+import { createLogger } from '../../src/observability/logger';
+import { startService, type Service, type ServiceOptions } from '../../src/service';
+
+export function testConfig(env: Record<string, string> = {}): Config {
+  return parseConfig({
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    OUTBOX_POLL_INTERVAL_MS: '200',
+    OUTBOX_RETRY_BASE_MS: '50',
+    OUTBOX_SHUTDOWN_MS: '5000',
+    ...env,
+  });
+}
+
+const running = new Set<Service>();
+
+/** The real service (HTTP server on a free port, listener, dispatcher) on a test database. */
+export async function startTestService(
+  databaseUrl: string,
+  opts: { env?: Record<string, string> } & Partial<
+    Omit<ServiceOptions, 'config' | 'databaseUrl'>
+  > = {},
+): Promise<Service> {
+  const config = testConfig(opts.env);
+  const service = await startService({
+    config,
+    databaseUrl,
+    logger: opts.logger ?? createLogger({ level: config.LOG_LEVEL }),
+    port: 0,
+    handlers: opts.handlers,
+  });
+  running.add(service);
+  const stop = service.stop;
+  service.stop = async () => {
+    running.delete(service);
+    await stop();
+  };
+  return service;
+}
+
+/**
+ * After each test: stops every service a test started, and fails if a dispatcher or listener is
+ * still running afterwards (it would leak into the next test).
+ */
+export async function stopAllServices(): Promise<void> {
+  const services = [...running];
+  await Promise.all(services.map((s) => s.stop()));
+  const alive = services.filter((s) => s.dispatcher.running || s.listener.connected);
+  if (alive.length > 0)
+    throw new Error(`${alive.length} dispatcher(s) or listener(s) still running after stop()`);
+}
