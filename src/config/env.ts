@@ -24,43 +24,121 @@ const postgresUrl = optionalString.pipe(
     .optional(),
 );
 
-export const envSchema = z.object({
-  DATABASE_URL: postgresUrl.describe('PostgreSQL to use; unset: an embedded PostgreSQL'),
-  EMBEDDED_PG_PORT: port.default(54329).describe('port of the embedded PostgreSQL'),
-  EMBEDDED_PG_DIR: z
-    .string()
-    .default('.data/postgres')
-    .describe('data directory of the embedded PostgreSQL'),
-  PORT: port.default(3000).describe('HTTP port'),
-  HOST: z.string().default('0.0.0.0').describe('HTTP bind address'),
-  LOG_LEVEL: z.enum(LOG_LEVELS).default('info').describe('pino log level'),
-  LOG_PRETTY: z
-    .enum(['true', 'false'])
-    .default('false')
-    .transform((v) => v === 'true')
-    .describe('human-readable logs (npm run dev sets it)'),
-  PG_POOL_MAX: positiveInt
-    .default(10)
-    .describe('connections in the pool shared by API and dispatcher'),
-  OUTBOX_BATCH_SIZE: positiveInt.max(10_000).default(100).describe('rows claimed per batch'),
-  OUTBOX_CONCURRENCY: positiveInt.max(64).default(2).describe('batches in flight per process'),
-  OUTBOX_MAX_ATTEMPTS: positiveInt.default(10).describe('attempts before an event is dead'),
-  OUTBOX_LEASE_MS: positiveInt
-    .min(1000)
-    .default(30_000)
-    .describe('claim lease; extended while work runs'),
-  OUTBOX_POLL_INTERVAL_MS: positiveInt
-    .min(10)
-    .default(1000)
-    .describe('fallback poll: the most a lost wake-up can delay an event'),
-  OUTBOX_RETRY_BASE_MS: positiveInt
-    .default(1000)
-    .describe('first retry delay; doubles per attempt'),
-  OUTBOX_RETRY_MAX_MS: positiveInt.default(3_600_000).describe('cap on the retry delay'),
-  OUTBOX_SHUTDOWN_MS: positiveInt
-    .default(10_000)
-    .describe('how long shutdown waits for in-flight work'),
+/** A URL whose scheme is one of `protocols`; the message never echoes the value (it may hold a secret). */
+function urlWith(protocols: string[], example: string) {
+  return z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL like ${example}`);
+}
+
+/** A duration: a number with a unit (ms, s, m, h, d), e.g. 7d; parsed to milliseconds. */
+const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration such as 500ms, 30s, 15m, 12h or 7d')
+  .transform((v) => {
+    const [, n, unit] = /^(\d+)(ms|s|m|h|d)$/.exec(v)!;
+    const factor = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit as 'ms'];
+    return Number(n) * factor;
+  });
+
+const webhookUrls = optionalString.transform((v, ctx) => {
+  const urls = (v ?? '')
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
+  urls.forEach((url, i) => {
+    if (!urlWith(['http:', 'https:'], 'https://example.com/hook').safeParse(url).success) {
+      // The URL itself is not echoed: webhook URLs often carry a token.
+      ctx.addIssue({ code: 'custom', message: `URL #${i + 1} must be an http(s) URL` });
+    }
+  });
+  return urls;
 });
+
+export const envSchema = z
+  .object({
+    DATABASE_URL: postgresUrl.describe('PostgreSQL to use; unset: an embedded PostgreSQL'),
+    EMBEDDED_PG_PORT: port.default(54329).describe('port of the embedded PostgreSQL'),
+    EMBEDDED_PG_DIR: z
+      .string()
+      .default('.data/postgres')
+      .describe('data directory of the embedded PostgreSQL'),
+    PORT: port.default(3000).describe('HTTP port'),
+    HOST: z.string().default('0.0.0.0').describe('HTTP bind address'),
+    LOG_LEVEL: z.enum(LOG_LEVELS).default('info').describe('pino log level'),
+    LOG_PRETTY: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true')
+      .describe('human-readable logs (npm run dev sets it)'),
+    PG_POOL_MAX: positiveInt
+      .default(10)
+      .describe('connections in the pool shared by API and dispatcher'),
+    OUTBOX_BATCH_SIZE: positiveInt.max(10_000).default(100).describe('rows claimed per batch'),
+    OUTBOX_CONCURRENCY: positiveInt.max(64).default(2).describe('batches in flight per process'),
+    OUTBOX_MAX_ATTEMPTS: positiveInt.default(10).describe('attempts before an event is dead'),
+    OUTBOX_LEASE_MS: positiveInt
+      .min(1000)
+      .default(30_000)
+      .describe('claim lease; extended while work runs'),
+    OUTBOX_POLL_INTERVAL_MS: positiveInt
+      .min(10)
+      .default(1000)
+      .describe('fallback poll: the most a lost wake-up can delay an event'),
+    OUTBOX_RETRY_BASE_MS: positiveInt
+      .default(1000)
+      .describe('first retry delay; doubles per attempt'),
+    OUTBOX_RETRY_MAX_MS: positiveInt.default(3_600_000).describe('cap on the retry delay'),
+    OUTBOX_SHUTDOWN_MS: positiveInt
+      .default(10_000)
+      .describe('how long shutdown waits for in-flight work'),
+    OUTBOX_RETENTION: duration
+      .default(7 * 86_400_000)
+      .describe('done rows older than this are deleted (e.g. 7d)'),
+    OUTBOX_LAG_SLO_MS: optionalString
+      .pipe(z.coerce.number<string | undefined>().int().positive().optional())
+      .describe('readiness reports degraded when the oldest pending event is older'),
+    ADMIN_TOKEN: optionalString
+      .pipe(z.string().min(16, 'must be at least 16 characters').optional())
+      .describe('bearer token for /admin/*; unset: the admin API is off (404)'),
+    WEBHOOK_URLS: webhookUrls.describe('comma-separated webhook endpoints; unset: webhooks off'),
+    WEBHOOK_SECRET: optionalString
+      .pipe(
+        z
+          .string()
+          .regex(/^whsec_[A-Za-z0-9+/]{16,}={0,2}$/, 'must be whsec_ followed by a base64 key')
+          .optional(),
+      )
+      .describe('Standard Webhooks signing secret (whsec_...)'),
+    NATS_URL: optionalString
+      .pipe(urlWith(['nats:', 'tls:', 'ws:', 'wss:'], 'nats://127.0.0.1:4222').optional())
+      .describe('NATS server for the JetStream relay; unset: relay off'),
+    NATS_STREAM: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, - or _')
+      .default('OUTBOX')
+      .describe('JetStream stream (created if missing)'),
+    SMTP_URL: optionalString
+      .pipe(urlWith(['smtp:', 'smtps:'], 'smtp://user:pass@localhost:1025').optional())
+      .describe('SMTP server for client e-mails; unset: notifications are only recorded'),
+    MAIL_FROM: z
+      .string()
+      .default('Outbox Shop <shop@example.com>')
+      .describe('sender of client e-mails'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.WEBHOOK_URLS.length > 0 && !env.WEBHOOK_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['WEBHOOK_SECRET'],
+        message: 'is required when WEBHOOK_URLS is set',
+      });
+    }
+  });
 
 export type Config = Readonly<z.infer<typeof envSchema>>;
 
