@@ -1,13 +1,26 @@
 import { eventPayloadSchemas } from '../../src/outbox/event-types';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { startTestService, stopAllServices } from '../helpers/service';
+import { waitFor } from '../helpers/wait';
+import {
+  startWebhookReceiver,
+  TEST_WEBHOOK_SECRET,
+  type WebhookReceiver,
+} from '../helpers/webhook-receiver';
 
 let db: TestDatabase;
+let receiver: WebhookReceiver | undefined;
 beforeEach(async () => {
   db = await createTestDatabase();
   await db.seed();
   await db.pool.query('delete from outbox'); // the seed's order.created events
 });
-afterEach(() => db.drop());
+afterEach(async () => {
+  await stopAllServices();
+  await receiver?.close();
+  receiver = undefined;
+  await db.drop();
+});
 
 async function itemEvents() {
   const { rows } = await db.pool.query(
@@ -31,5 +44,22 @@ describe('capturing items (migration 0020)', () => {
     await db.pool.query(`update items set name = 'Clicky keyboard' where id = 1`);
     await db.pool.query(`update items set price_cents = price_cents where id = 2`);
     expect(await itemEvents()).toEqual([]);
+  });
+
+  test('the sinks take item events like order events: a webhook receives it', async () => {
+    receiver = await startWebhookReceiver({ secret: TEST_WEBHOOK_SECRET });
+    await startTestService(db.url, {
+      env: { WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET: TEST_WEBHOOK_SECRET },
+    });
+    await db.pool.query(`update items set price_cents = 999 where id = 10`);
+    const [call] = await waitFor(
+      'the webhook call',
+      () => receiver!.accepted.length && receiver!.accepted,
+    );
+    expect(call!.body).toMatchObject({
+      type: 'item.price_changed',
+      aggregate: { type: 'item', id: '10' },
+      payload: { new: { price_cents: 999 }, old: { price_cents: 900 } },
+    });
   });
 });
