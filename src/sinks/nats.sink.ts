@@ -57,10 +57,7 @@ async function ensureStream(
       subjects: [`${opts.subjectPrefix}.>`],
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
     });
-    logger.info(
-      { stream: opts.stream, subjects: `${opts.subjectPrefix}.>` },
-      'created the JetStream stream',
-    );
+    logger.info({ subjects: `${opts.subjectPrefix}.>` }, 'created the JetStream stream');
   } catch (err) {
     // Another instance created it between our two calls: that is the stream we wanted.
     if (apiErrorCode(err) !== STREAM_NAME_IN_USE) throw err;
