@@ -1,6 +1,9 @@
 import { PermanentError, RetryLaterError } from '../../src/outbox/handler';
 import type { OutboxEvent } from '../../src/outbox/event-types';
 import { createWebhookSink, webhookSinkName } from '../../src/sinks/webhook.sink';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { startTestService, stopAllServices } from '../helpers/service';
+import { waitFor } from '../helpers/wait';
 import {
   startWebhookReceiver,
   TEST_WEBHOOK_SECRET,
@@ -134,5 +137,69 @@ describe('the webhook sink', () => {
     expect(webhookSinkName('https://user:pw@hooks.example.com:8443/in/orders?token=abc')).toBe(
       'webhook:hooks.example.com:8443/in/orders',
     );
+  });
+});
+
+describe('webhooks in the service', () => {
+  let db: TestDatabase;
+  let other: WebhookReceiver | undefined;
+  beforeEach(async () => {
+    db = await createTestDatabase();
+    await db.seed();
+    await db.pool.query('delete from outbox'); // the seed's order.created events
+  });
+  afterEach(async () => {
+    await stopAllServices();
+    await other?.close();
+    other = undefined;
+    await db.drop();
+  });
+
+  test('two URLs, one failing every 3rd call: each gets every event once, in order per order; state is per URL', async () => {
+    receiver = await startWebhookReceiver({
+      secret: TEST_WEBHOOK_SECRET,
+      path: '/flaky',
+      answer: (n) => (n % 3 === 0 ? { status: 502 } : undefined),
+    });
+    other = await startWebhookReceiver({ secret: TEST_WEBHOOK_SECRET, path: '/steady' });
+    await startTestService(db.url, {
+      env: {
+        WEBHOOK_URLS: `${receiver.url},${other.url}`,
+        WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+        OUTBOX_RETRY_BASE_MS: '20',
+        OUTBOX_RETRY_MAX_MS: '100',
+        OUTBOX_MAX_ATTEMPTS: '100',
+      },
+    });
+    for (const status of ['cancelled', 'pending', 'paid', 'packed', 'shipped']) {
+      await db.pool.query('update orders set status = $1 where id in (3, 7, 11)', [status]);
+    }
+    const { rows } = await db.pool.query<{ id: string; aggregate_id: string }>(
+      'select id, aggregate_id from outbox order by id',
+    );
+    await waitFor('every event done', async () => {
+      const r = await db.pool.query(`select count(*)::int as n from outbox where status = 'done'`);
+      return r.rows[0].n === rows.length;
+    });
+    const expected = (aggregate: string) =>
+      rows.filter((r) => r.aggregate_id === aggregate).map((r) => r.id);
+    for (const hook of [receiver, other]) {
+      expect(hook.invalid).toBe(0);
+      expect(hook.accepted).toHaveLength(rows.length);
+      for (const order of ['3', '7', '11']) {
+        expect(
+          hook.accepted.filter((a) => a.body.aggregate.id === order).map((a) => a.webhookId),
+        ).toEqual(expected(order));
+      }
+    }
+    expect(receiver.failed).toBeGreaterThan(0);
+    expect(other.calls).toBe(rows.length); // never re-called for the flaky URL's failures
+    const { rows: deliveries } = await db.pool.query(
+      'select deliveries from outbox where attempts > 1 order by id limit 1',
+    );
+    const states = deliveries[0].deliveries;
+    expect(states[webhookSinkName(receiver.url)]).toMatchObject({ status: 'done' });
+    expect(states[webhookSinkName(receiver.url)].attempts).toBeGreaterThan(1);
+    expect(states[webhookSinkName(other.url)]).toMatchObject({ status: 'done', attempts: 1 });
   });
 });
