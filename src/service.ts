@@ -14,6 +14,8 @@ import { createOutboxEvents, type OutboxEvents } from './outbox/events';
 import { notifyClientHandler } from './outbox/handlers/notify-client';
 import { createListener, type Listener } from './outbox/listener';
 import { createRegistry, type AnyHandler } from './outbox/registry';
+import { sinkHandler, type Sink } from './sinks/sink';
+import { closeSinks, createSinks } from './sinks/sink-registry';
 
 export interface ServiceOptions {
   config: Config;
@@ -21,7 +23,7 @@ export interface ServiceOptions {
   logger: Logger;
   /** Apply db/seed after migrating (the embedded development database). */
   seed?: boolean;
-  /** Handlers to run; the built-in set when omitted (tests inject their own). */
+  /** Handlers to run; the built-in set and the configured sinks when omitted (tests inject their own). */
   handlers?: AnyHandler[];
   /** Listen on this port instead of config.PORT (0: any free port). */
   port?: number;
@@ -34,12 +36,13 @@ export interface Service {
   dispatcher: Dispatcher;
   listener: Listener;
   events: OutboxEvents;
-  /** Stops in order: HTTP, listener, dispatcher (draining within the deadline), pool. */
+  /** Stops in order: HTTP, listener, dispatcher (draining within the deadline), sinks, pool. */
   stop(): Promise<void>;
 }
 
-export function builtInHandlers(): AnyHandler[] {
-  return [notifyClientHandler];
+/** The notification record, then one handler per sink the configuration turned on. */
+export function builtInHandlers(sinks: readonly Sink[] = []): AnyHandler[] {
+  return [notifyClientHandler, ...sinks.map(sinkHandler)];
 }
 
 /** The composition root: config -> pool -> migrations -> app + listener + dispatcher. */
@@ -56,7 +59,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const expectedVersion = await latestMigrationVersion();
 
   const events = createOutboxEvents(logger);
-  const registry = createRegistry(opts.handlers ?? builtInHandlers());
+  const sinks = opts.handlers ? [] : createSinks({ config, pool, logger });
+  const registry = createRegistry(opts.handlers ?? builtInHandlers(sinks));
   const dispatcher = createDispatcher({
     pool,
     registry,
@@ -122,6 +126,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     await listener.stop();
     log.info('stopping: dispatcher');
     await dispatcher.stop(config.OUTBOX_SHUTDOWN_MS);
+    // After the drain: deliveries in hand still needed their connections.
+    log.info('stopping: sinks');
+    await closeSinks(sinks, log);
     // Requests still running get until the same deadline; then their sockets are cut.
     const forced = setTimeout(() => server.closeAllConnections(), config.OUTBOX_SHUTDOWN_MS);
     await closed;

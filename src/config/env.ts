@@ -114,6 +114,9 @@ export const envSchema = z
           .optional(),
       )
       .describe('Standard Webhooks signing secret (whsec_...)'),
+    WEBHOOK_TIMEOUT_MS: positiveInt
+      .default(10_000)
+      .describe('a webhook call that takes longer is a failure (retried)'),
     NATS_URL: optionalString
       .pipe(urlWith(['nats:', 'tls:', 'ws:', 'wss:'], 'nats://127.0.0.1:4222').optional())
       .describe('NATS server for the JetStream relay; unset: relay off'),
@@ -122,6 +125,11 @@ export const envSchema = z
       .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, - or _')
       .default('OUTBOX')
       .describe('JetStream stream (created if missing)'),
+    NATS_SUBJECT_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be NATS subject tokens such as outbox')
+      .default('outbox')
+      .describe('subjects are <prefix>.<aggregate_type>.<event_type>; the stream takes <prefix>.>'),
     SMTP_URL: optionalString
       .pipe(urlWith(['smtp:', 'smtps:'], 'smtp://user:pass@localhost:1025').optional())
       .describe('SMTP server for client e-mails; unset: notifications are only recorded'),

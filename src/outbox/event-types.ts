@@ -10,6 +10,15 @@ const orderRow = z.object({
   updated_at: z.string(),
 });
 
+const itemRow = z.object({
+  id: z.number().int(),
+  sku: z.string(),
+  name: z.string(),
+  price_cents: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
 /**
  * Payload schemas of the event types the service knows, as written by tg_outbox__capture().
  * A payload read back from the database is parsed before any handler runs; a mismatch is a
@@ -26,6 +35,13 @@ export const eventPayloadSchemas = {
     table: z.literal('orders'),
     new: orderRow,
     old: z.object({ status: orderStatusSchema }).loose(),
+  }),
+  /** db/migrations/0020_items_capture.sql */
+  'item.price_changed': z.object({
+    op: z.literal('update'),
+    table: z.literal('items'),
+    new: itemRow,
+    old: z.object({ price_cents: z.number().int() }).loose(),
   }),
 } as const;
 

@@ -1,3 +1,4 @@
+import { statusChangedMessage } from '../../notifications/notification-message';
 import type { TransactionalHandler } from '../handler';
 
 /**
@@ -9,6 +10,7 @@ export const notifyClientHandler: TransactionalHandler<'order.status_changed'> =
   name: 'notify-client',
   eventTypes: ['order.status_changed'],
   async handleBatch(events, tx) {
+    const messages = events.map((e) => statusChangedMessage(e.payload));
     await tx.query({
       name: 'notifications.insert_batch',
       text: `insert into notifications (event_id, client_id, order_id, channel, subject, body)
@@ -19,12 +21,8 @@ export const notifyClientHandler: TransactionalHandler<'order.status_changed'> =
         events.map((e) => e.payload.new.client_id),
         events.map((e) => e.payload.new.id),
         events.map(() => 'email'),
-        events.map((e) => `Your order #${e.payload.new.id} is now ${e.payload.new.status}`),
-        events.map(
-          (e) =>
-            `Hello,\n\nyour order #${e.payload.new.id} went from ${e.payload.old.status} ` +
-            `to ${e.payload.new.status} at ${e.payload.new.updated_at}.\n`,
-        ),
+        messages.map((m) => m.subject),
+        messages.map((m) => m.text),
       ],
     });
   },

@@ -1,0 +1,41 @@
+import type pg from 'pg';
+import type { Config } from '../config/env';
+import type { Logger } from '../observability/logger';
+import type { OutboxEvent } from '../outbox/event-types';
+import type { ExternalHandler } from '../outbox/handler';
+
+/**
+ * Somewhere outside the database that events go to (an SMTP server, a webhook receiver, a
+ * broker). A sink is an external handler with a lifecycle: the dispatcher delivers each event at
+ * least once, so `deliver` must be idempotent by event id (it sends the id as its idempotency
+ * key). Errors are classified as for handlers: PermanentError (dead now), RetryLaterError
+ * (Retry-After), anything else (retry with backoff).
+ */
+export interface Sink {
+  /** Stable name, without secrets: the key of this sink's delivery state in outbox.deliveries. */
+  readonly name: string;
+  /** The event types this sink takes, or '*' for every one. */
+  readonly eventTypes: readonly string[] | '*';
+  deliver(event: OutboxEvent, ctx: { signal: AbortSignal }): Promise<void>;
+  /** Releases connections; called once, after the dispatcher has drained. */
+  close?(): Promise<void>;
+}
+
+export interface SinkDeps {
+  config: Config;
+  pool: pg.Pool;
+  logger: Logger;
+}
+
+/** Reads the configuration and returns the sinks it turns on (none when unconfigured). */
+export type SinkFactory = (deps: SinkDeps) => Sink[];
+
+/** The dispatcher runs handlers: a sink is one, keyed by its name. */
+export function sinkHandler(sink: Sink): ExternalHandler {
+  return {
+    kind: 'external',
+    name: sink.name,
+    eventTypes: sink.eventTypes,
+    handle: (event, ctx) => sink.deliver(event, ctx),
+  };
+}

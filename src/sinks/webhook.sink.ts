@@ -1,0 +1,98 @@
+import { PermanentError, RetryLaterError } from '../outbox/handler';
+import { parseRetryAfter } from './retry-after';
+import type { Sink, SinkFactory } from './sink';
+import { eventEnvelope } from './event-envelope';
+import { webhookHeaders } from './webhook-signature';
+
+/**
+ * A 4xx other than 408/429 usually means the receiver rejects this event for good (bad route,
+ * schema it does not accept). It may also be a receiver mid-deploy, so the event gets this many
+ * attempts before going dead, instead of the full OUTBOX_MAX_ATTEMPTS (hours of backoff).
+ */
+export const CLIENT_ERROR_ATTEMPTS = 3;
+
+/** How much of a failed response's body goes into last_error: enough to see the receiver's reason. */
+const ERROR_BODY_CHARS = 200;
+
+export interface WebhookSinkOptions {
+  url: string;
+  /** whsec_ + base64 key (Standard Webhooks). */
+  secret: string;
+  timeoutMs: number;
+}
+
+/**
+ * The sink's name keys its delivery state: one per URL, so a failing receiver is retried alone.
+ * Host and path only: credentials and query strings (often a token) stay out of the database.
+ */
+export function webhookSinkName(url: string): string {
+  const u = new URL(url);
+  return `webhook:${u.host}${u.pathname}`;
+}
+
+/** The reason a call did not get an HTTP answer, in words an operator can act on. */
+function transportFailure(err: unknown, where: string, timeoutMs: number): Error {
+  if (err instanceof DOMException && err.name === 'TimeoutError') {
+    return new Error(`POST ${where}: no answer within ${timeoutMs} ms (WEBHOOK_TIMEOUT_MS)`);
+  }
+  // undici says "fetch failed" and puts the reason (ECONNREFUSED, ENOTFOUND...) in `cause`.
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const detail = cause?.code ?? cause?.message ?? (err as Error).message ?? String(err);
+  return new Error(`POST ${where}: ${detail}`, { cause: err });
+}
+
+/** Signs and POSTs each event to one URL; only a 2xx answer counts as delivered. */
+export function createWebhookSink(opts: WebhookSinkOptions): Sink {
+  const name = webhookSinkName(opts.url);
+  const where = name.slice('webhook:'.length);
+  return {
+    name,
+    eventTypes: '*',
+    async deliver(event, { signal }) {
+      const body = JSON.stringify(eventEnvelope(event));
+      let res: Response;
+      let text: string;
+      try {
+        res = await fetch(opts.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'pg-trigger-outbox',
+            ...webhookHeaders(opts.secret, event.id, body),
+          },
+          body,
+          // A redirect is answered as a failure, not followed: the signed body must not be
+          // replayed to wherever a receiver points us.
+          redirect: 'manual',
+          signal: AbortSignal.any([signal, AbortSignal.timeout(opts.timeoutMs)]),
+        });
+        text = await res.text();
+      } catch (err) {
+        throw transportFailure(err, where, opts.timeoutMs);
+      }
+      if (res.status >= 200 && res.status < 300) return;
+
+      const reason = `POST ${where} answered ${res.status}${text ? `: ${text.slice(0, ERROR_BODY_CHARS)}` : ''}`;
+      const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+      const clientError =
+        res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429;
+      if (clientError && event.attempt >= CLIENT_ERROR_ATTEMPTS) {
+        throw new PermanentError(
+          `${reason} (a 4xx on attempt ${event.attempt}: not retried further)`,
+        );
+      }
+      if (retryAfterMs !== undefined) throw new RetryLaterError(reason, retryAfterMs);
+      throw new Error(reason);
+    },
+  };
+}
+
+/** One sink per WEBHOOK_URLS entry (config requires WEBHOOK_SECRET with them). */
+export const webhookSinks: SinkFactory = ({ config }) =>
+  config.WEBHOOK_URLS.map((url) =>
+    createWebhookSink({
+      url,
+      secret: config.WEBHOOK_SECRET!,
+      timeoutMs: config.WEBHOOK_TIMEOUT_MS,
+    }),
+  );
