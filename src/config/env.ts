@@ -118,7 +118,7 @@ export const envSchema = z
       .default(10_000)
       .describe('a webhook call that takes longer is a failure (retried)'),
     NATS_URL: optionalString
-      .pipe(urlWith(['nats:', 'tls:', 'ws:', 'wss:'], 'nats://127.0.0.1:4222').optional())
+      .pipe(urlWith(['nats:', 'tls:'], 'nats://127.0.0.1:4222').optional())
       .describe('NATS server for the JetStream relay; unset: relay off'),
     NATS_STREAM: z
       .string()
