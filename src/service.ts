@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type { Config } from './config/env';
 import { createPool } from './db/pool';
-import { latestMigrationVersion, migrate, seed } from './db/migrate';
+import { latestMigrationVersion, seed } from './db/migrate';
+import { ensureSchema } from './db/schema-check';
 import { errorMessage } from './db/errors';
 import { buildApp } from './http/app';
 import type { ReadinessCheck } from './http/routes/health';
@@ -47,7 +48,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config, logger } = opts;
   const pool = createPool({ connectionString: opts.databaseUrl, max: config.PG_POOL_MAX, logger });
   try {
-    await migrate(pool, logger.child({ component: 'migrate' }));
+    await ensureSchema(pool, logger.child({ component: 'migrate' }));
     if (opts.seed) await seed(pool, logger.child({ component: 'seed' }));
   } catch (err) {
     await pool.end();
