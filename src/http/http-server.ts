@@ -66,13 +66,16 @@ function answerClientError(logger: Logger) {
     const body = JSON.stringify({
       error: { code, message: CLIENT_ERROR_MESSAGES[code], requestId },
     });
+    // A response to HEAD has no body, even when the rest of the request was unreadable; a client
+    // would read our body as the start of a next response.
+    const head = (err as { rawPacket?: Buffer }).rawPacket?.subarray(0, 5).toString('latin1');
     socket.end(
       `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\n` +
         'content-type: application/json; charset=utf-8\r\n' +
         `content-length: ${Buffer.byteLength(body)}\r\n` +
         `x-request-id: ${requestId}\r\n` +
         'connection: close\r\n\r\n' +
-        body,
+        (head === 'HEAD ' ? '' : body),
     );
   };
 }
