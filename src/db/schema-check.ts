@@ -46,8 +46,8 @@ export async function ensureSchema(
     if (!isPermissionError(err)) throw err;
     throw new Error(
       `migrations ${pending.map((m) => m.name).join(', ')} are not applied and this database ` +
-        `role may not apply them: run them as the schema owner (DATABASE_URL=<owner url> ` +
-        `npm run db:init), then start the service again`,
+        `role may not apply them: start the service once with the schema owner's DATABASE_URL ` +
+        `(it migrates, and never seeds), then again as this role`,
       { cause: err },
     );
   }

@@ -97,7 +97,7 @@ describe('the application role (db/roles/)', () => {
       const url = new URL(role.url);
       url.pathname = `/${bare.name}`;
       await expect(startTestService(url.toString())).rejects.toThrow(
-        /not applied and this database role may not apply them: run them as the schema owner/,
+        /not applied and this database role may not apply them: start the service once with the schema owner's DATABASE_URL/,
       );
     } finally {
       await bare.drop();
