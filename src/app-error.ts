@@ -2,11 +2,14 @@
 export const ERROR_CODES = {
   validation_error: 400,
   invalid_json: 400,
+  bad_request: 400,
   unauthorized: 401,
   not_found: 404,
   method_not_allowed: 405,
+  request_timeout: 408,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  headers_too_large: 431,
   internal_error: 500,
   database_unavailable: 503,
 } as const;

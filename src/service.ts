@@ -3,9 +3,11 @@ import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type { Config } from './config/env';
 import { createPool } from './db/pool';
-import { latestMigrationVersion, migrate, seed } from './db/migrate';
+import { latestMigrationVersion, seed } from './db/migrate';
+import { ensureSchema } from './db/schema-check';
 import { errorMessage } from './db/errors';
 import { buildApp } from './http/app';
+import { createHttpServer } from './http/http-server';
 import type { ReadinessCheck } from './http/routes/health';
 import type { Logger } from './observability/logger';
 import { createOrdersService } from './orders/orders.service';
@@ -48,9 +50,15 @@ export function builtInHandlers(sinks: readonly Sink[] = []): AnyHandler[] {
 /** The composition root: config -> pool -> migrations -> app + listener + dispatcher. */
 export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config, logger } = opts;
-  const pool = createPool({ connectionString: opts.databaseUrl, max: config.PG_POOL_MAX, logger });
+  const pool = createPool({
+    connectionString: opts.databaseUrl,
+    max: config.PG_POOL_MAX,
+    logger,
+    connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+  });
   try {
-    await migrate(pool, logger.child({ component: 'migrate' }));
+    await ensureSchema(pool, logger.child({ component: 'migrate' }));
     if (opts.seed) await seed(pool, logger.child({ component: 'seed' }));
   } catch (err) {
     await pool.end();
@@ -105,7 +113,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   dispatcher.start();
   await listener.start();
 
-  const server = http.createServer(app);
+  const server = createHttpServer(app, logger);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? config.PORT, config.HOST, () => {

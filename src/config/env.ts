@@ -78,6 +78,12 @@ export const envSchema = z
     PG_POOL_MAX: positiveInt
       .default(10)
       .describe('connections in the pool shared by API and dispatcher'),
+    PG_CONNECT_TIMEOUT_MS: positiveInt
+      .default(5_000)
+      .describe('longest wait for a pooled connection; then 503 (pool exhausted, database down)'),
+    PG_STATEMENT_TIMEOUT_MS: positiveInt
+      .default(10_000)
+      .describe('longest a statement may run, lock waits included; then 503'),
     OUTBOX_BATCH_SIZE: positiveInt.max(10_000).default(100).describe('rows claimed per batch'),
     OUTBOX_CONCURRENCY: positiveInt.max(64).default(2).describe('batches in flight per process'),
     OUTBOX_MAX_ATTEMPTS: positiveInt.default(10).describe('attempts before an event is dead'),

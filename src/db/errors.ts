@@ -29,16 +29,21 @@ const TRANSIENT_MESSAGES = [
   'Client was closed and is not queryable',
 ];
 
-/** True when the database is unreachable, restarting or overloaded: retry later. */
+/**
+ * True when the database is unreachable, restarting or overloaded: retry later. Duck-typed rather
+ * than `instanceof Error`: socket errors (ECONNREFUSED ...) are made by Node's core, whose Error is
+ * another realm's under jest or any vm context, and would otherwise be answered as 500s.
+ */
 export function isTransientDbError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, message, errors } = err as { code?: unknown; message?: unknown; errors?: unknown };
   if (typeof code === 'string') {
     if (TRANSIENT_SQLSTATES.has(code) || code.startsWith('08')) return true;
     if (TRANSIENT_NODE_CODES.has(code)) return true;
   }
-  if (err instanceof AggregateError) return err.errors.some(isTransientDbError);
-  return TRANSIENT_MESSAGES.some((m) => err.message.includes(m));
+  // AggregateError: one per address tried (localhost resolves to ::1 and 127.0.0.1).
+  if (Array.isArray(errors)) return errors.some(isTransientDbError);
+  return typeof message === 'string' && TRANSIENT_MESSAGES.some((m) => message.includes(m));
 }
 
 /** The text of any thrown value, for logs and last_error. */

@@ -10,7 +10,14 @@ export interface PoolOptions {
   logger: Logger;
   /** Shown in pg_stat_activity, so an operator can tell our connections apart. */
   applicationName?: string;
+  /** Longest wait for a connection (pool exhausted, or the database unreachable); 0: forever. */
+  connectTimeoutMs?: number;
+  /** Longest any one statement may run, lock waits included; 0: forever. */
+  statementTimeoutMs?: number;
 }
+
+/** Defaults of PG_CONNECT_TIMEOUT_MS and PG_STATEMENT_TIMEOUT_MS (src/config/env.ts). */
+export const POOL_TIMEOUTS = { connectTimeoutMs: 5_000, statementTimeoutMs: 10_000 } as const;
 
 /**
  * The pool shared by the API and the dispatcher. Timeouts bound every wait: a request never hangs
@@ -21,14 +28,18 @@ export function createPool({
   max,
   logger,
   applicationName = 'outbox-service',
+  connectTimeoutMs = POOL_TIMEOUTS.connectTimeoutMs,
+  statementTimeoutMs = POOL_TIMEOUTS.statementTimeoutMs,
 }: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
     max,
     application_name: applicationName,
-    connectionTimeoutMillis: 5_000,
+    // Both errors are transient (src/db/errors.ts): the API answers 503 + Retry-After in at most
+    // connectTimeoutMs + statementTimeoutMs per statement, never hangs.
+    connectionTimeoutMillis: connectTimeoutMs,
     idleTimeoutMillis: 30_000,
-    statement_timeout: 30_000,
+    statement_timeout: statementTimeoutMs,
     keepAlive: true,
   });
   // An idle client whose connection dies emits 'error' on the pool; without a listener the

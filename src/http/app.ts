@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
+import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from '../observability/logger';
 import type { OrdersService } from '../orders/orders.service';
@@ -37,6 +38,9 @@ export function buildApp(deps: AppDeps): Express {
         err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug',
     }),
   );
+  // Helmet's defaults (nosniff, frame-ancestors, CSP default-src 'self', ...) on every response,
+  // errors included. An HTML page with inline scripts needs its own CSP (a nonce), not a hole here.
+  app.use(helmet());
   app.use(express.json({ limit: BODY_LIMIT }));
 
   app.use(healthRouter(deps));

@@ -21,8 +21,20 @@ function fromBodyParser(err: { type?: unknown; limit?: unknown }): AppError | un
     case 'charset.unsupported':
       return new AppError('unsupported_media_type', 'the body must be UTF-8 JSON');
     default:
-      return undefined;
+      return fromClientError(err);
   }
+}
+
+/**
+ * Any other 4xx raised by Express or body-parser (http-errors carry `status`): a path whose
+ * percent-encoding is broken, a body shorter than its content-length, a corrupt gzip body. Without
+ * this they would be answered as 500s. The message is fixed: theirs may echo the input.
+ */
+function fromClientError(err: { status?: unknown; type?: unknown }): AppError | undefined {
+  const { status, type } = err;
+  if (typeof status !== 'number' || status < 400 || status > 499) return undefined;
+  const what = typeof type === 'string' ? ` (${type})` : '';
+  return new AppError('bad_request', `the request is malformed${what}`);
 }
 
 /** Turns any thrown value into the one JSON error format; internals never reach the body. */

@@ -1,0 +1,243 @@
+import http from 'node:http';
+import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
+import { ERROR_CODES } from '../../src/app-error';
+import { ORDER_STATUSES } from '../../src/orders/orders.schema';
+import type { Service } from '../../src/service';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { startTestService, stopAllServices } from '../helpers/service';
+
+/** About 20 s on the 2-core CI machine; FUZZ_RUNS=20000 for a longer hunt. */
+const RUNS = Number(process.env.FUZZ_RUNS ?? 5000);
+
+let db: TestDatabase;
+let service: Service;
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await db.seed();
+  service = await startTestService(db.url);
+});
+afterAll(async () => {
+  agent.destroy();
+  await stopAllServices();
+  await db.drop();
+});
+
+interface FuzzRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: string | Buffer | undefined;
+}
+
+/** Percent-encodes what an HTTP client may not put in a request line, byte by byte. */
+const toRequestTarget = (s: string) =>
+  s.replace(/[^\x21-\x7e]/gu, (c) =>
+    [...Buffer.from(c)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join(''),
+  );
+
+const pathArb: fc.Arbitrary<string> = fc
+  .oneof(
+    fc.constantFrom('/orders/update', '/orders/1', '/orders/12', '/healthz', '/readyz', '/'),
+    fc.constantFrom('/admin/outbox', '/orders', '/orders/', '/ORDERS/UPDATE', '/orders/update/'),
+    fc
+      .oneof(
+        fc.integer().map(String),
+        fc.constantFrom('0', '-1', '1.5', '1e3', '2147483648', '99999999999', '%E0%A4%A', '%00'),
+        fc.constantFrom('..%2f..%2fetc%2fpasswd', '%', '%zz', '1;drop table orders', '__proto__'),
+        fc.string({ unit: 'binary', maxLength: 20 }),
+      )
+      .map((id) => `/orders/${id}`),
+    fc.webPath(),
+    fc.string({ unit: 'binary', maxLength: 40 }).map((s) => `/${s}`),
+  )
+  .chain((path) =>
+    fc
+      .option(fc.string({ unit: 'binary', maxLength: 30 }), { nil: undefined })
+      .map((query) => toRequestTarget(query === undefined ? path : `${path}?${query}`)),
+  );
+
+const contentTypeArb = fc.oneof(
+  fc.constantFrom(
+    'application/json',
+    'application/json; charset=utf-8',
+    'application/json; charset=UTF-8',
+    'application/json;charset="utf-8"',
+    'application/json; charset=latin1',
+    'application/json; charset=utf-16',
+    'application/json; charset=nonsense',
+    'application/merge-patch+json',
+    'application/vnd.api+json',
+    'text/plain',
+    'text/json',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    '*/*',
+    'application/',
+    ';;;',
+  ),
+  fc.string({ unit: 'grapheme-ascii', maxLength: 40 }),
+);
+
+const idArb = fc.oneof(
+  fc.integer({ min: 1, max: 12 }),
+  fc.integer(),
+  fc.double(),
+  fc.integer({ min: 1, max: 12 }).map(String),
+  fc.constantFrom(2 ** 31, 2 ** 53, -0, 1e308, null, true, [], {}),
+);
+const statusArb = fc.oneof(
+  fc.constantFrom(...ORDER_STATUSES),
+  fc.constantFrom('PAID', ' paid', 'paid ', '', 'lost', null, 1),
+  fc.string({ maxLength: 12 }),
+);
+const extraKeyArb = fc.constantFrom('__proto__', 'constructor', 'prototype', 'note', 'id ', 'ID');
+
+/** Bodies near the valid shape (where the interesting rejections are), and anything at all. */
+const bodyArb: fc.Arbitrary<string | undefined> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc
+      .record({ id: idArb, status: statusArb }, { requiredKeys: [] })
+      .map((b) => JSON.stringify(b)),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(fc.integer({ min: 1, max: 12 }), statusArb, extraKeyArb, fc.jsonValue())
+      // Written as text: an object literal would turn "__proto__" into a prototype, not a key.
+      .map(
+        ([id, status, key, value]) =>
+          `{"id": ${id}, "status": ${JSON.stringify(status)}, "${key}": ${JSON.stringify(value) ?? 'null'}}`,
+      ),
+  },
+  { weight: 2, arbitrary: fc.json() },
+  { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .integer({ min: 16_000, max: 40_000 })
+      .map((n) => JSON.stringify({ id: 1, status: 'paid', pad: 'x'.repeat(n) })),
+  },
+  { weight: 1, arbitrary: fc.constant(undefined) },
+);
+
+const requestArb: fc.Arbitrary<FuzzRequest> = fc
+  .record({
+    method: fc.oneof(
+      { weight: 5, arbitrary: fc.constant('PATCH') },
+      { weight: 3, arbitrary: fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS') },
+    ),
+    path: fc.oneof(
+      { weight: 3, arbitrary: fc.constant('/orders/update') },
+      { weight: 2, arbitrary: pathArb },
+    ),
+    // Mostly JSON, so that most requests get as far as validation and the database.
+    contentType: fc.oneof(
+      {
+        weight: 6,
+        arbitrary: fc.constantFrom('application/json', 'application/json; charset=utf-8'),
+      },
+      { weight: 3, arbitrary: contentTypeArb },
+      { weight: 1, arbitrary: fc.constant(undefined) },
+    ),
+    encoding: fc.oneof(
+      { weight: 6, arbitrary: fc.constant(undefined) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom('gzip', 'deflate', 'br', 'identity', 'compress', 'GZIP'),
+      },
+    ),
+    compress: fc.boolean(),
+    requestId: fc.option(fc.string({ unit: 'grapheme-ascii', maxLength: 200 }), { nil: undefined }),
+    body: bodyArb,
+  })
+  .map(({ method, path, contentType, encoding, compress, requestId, body }) => {
+    const headers: Record<string, string> = {};
+    if (contentType !== undefined) headers['content-type'] = contentType;
+    if (encoding !== undefined) headers['content-encoding'] = encoding;
+    if (requestId !== undefined) headers['x-request-id'] = requestId;
+    const payload =
+      body !== undefined && encoding?.toLowerCase() === 'gzip' && compress ? gzipSync(body) : body;
+    return { method, path, headers, body: payload };
+  })
+  // Only what a real HTTP client can send: Node refuses control characters in header values.
+  .filter(({ headers }) =>
+    Object.entries(headers).every(([name, value]) => {
+      try {
+        http.validateHeaderValue(name, value);
+        return true;
+      } catch {
+        return false;
+      }
+    }),
+  );
+
+function send(
+  r: FuzzRequest,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(service.url);
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: url.port,
+        method: r.method,
+        path: r.path,
+        headers: r.headers,
+        agent,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(r.body);
+  });
+}
+
+/** Everything a request could change: the orders (status, updated_at) and the outbox's rows. */
+async function fingerprint(): Promise<string> {
+  const { rows } = await db.pool.query<{ f: string }>(
+    `select concat_ws('/',
+              (select md5(string_agg(concat_ws(':', id, status, updated_at), ',' order by id)) from orders),
+              (select count(*) from outbox), (select max(id) from outbox)) as f`,
+  );
+  return rows[0]!.f;
+}
+
+test(`${RUNS} generated requests: never a 5xx, every error in the format, rejected means untouched`, async () => {
+  await fc.assert(
+    fc.asyncProperty(requestArb, async (r) => {
+      const before = await fingerprint();
+      const res = await send(r);
+      expect(res.status).toBeLessThan(500);
+      if (res.status < 400) return;
+      if (r.method !== 'HEAD') {
+        expect(res.headers['content-type']).toMatch(/^application\/json/);
+        const { error } = JSON.parse(res.body);
+        expect(error).toEqual(
+          expect.objectContaining({
+            code: expect.any(String),
+            message: expect.any(String),
+            requestId: expect.any(String),
+          }),
+        );
+        expect(ERROR_CODES[error.code as keyof typeof ERROR_CODES]).toBe(res.status);
+      }
+      expect(await fingerprint()).toBe(before);
+    }),
+    { numRuns: RUNS },
+  );
+
+  // Still alive, and the listener and database still fine.
+  const ready = await send({ method: 'GET', path: '/readyz', headers: {}, body: undefined });
+  expect(ready.status).toBe(200);
+  expect(JSON.parse(ready.body).status).toBe('ready');
+});

@@ -1,0 +1,273 @@
+import net from 'node:net';
+import { gzipSync } from 'node:zlib';
+import type { Express } from 'express';
+import pg from 'pg';
+import pino from 'pino';
+import request from 'supertest';
+import { ERROR_CODES } from '../../src/app-error';
+import { createPool } from '../../src/db/pool';
+import { buildApp } from '../../src/http/app';
+import { SERVER_LIMITS } from '../../src/http/http-server';
+import { createLogger, type Logger } from '../../src/observability/logger';
+import { createOrdersService } from '../../src/orders/orders.service';
+import type { Service } from '../../src/service';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { startTestService, stopAllServices } from '../helpers/service';
+
+const silent = createLogger({ level: 'silent' });
+
+let db: TestDatabase;
+let service: Service;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await db.seed();
+  service = await startTestService(db.url);
+});
+afterAll(async () => {
+  await stopAllServices();
+  await db.drop();
+});
+
+/** The API with its own pool, so a test can starve or point it elsewhere. */
+function appOn(pool: pg.Pool, logger: Logger = silent): Express {
+  return buildApp({
+    logger,
+    orders: createOrdersService({ pool }),
+    readiness: async () => ({ ready: true, checks: {} }),
+  });
+}
+
+function expectError(res: { status: number; body: unknown; headers: object }, code: string): void {
+  expect(res.status).toBe(ERROR_CODES[code as keyof typeof ERROR_CODES]);
+  expect(res.body).toEqual({
+    error: expect.objectContaining({
+      code,
+      message: expect.any(String),
+      requestId: expect.any(String),
+    }),
+  });
+}
+
+async function outboxCount(): Promise<number> {
+  const { rows } = await db.pool.query<{ n: string }>('select count(*) as n from outbox');
+  return Number(rows[0]!.n);
+}
+
+/** Sends raw bytes on a fresh connection and returns everything the server answers. */
+function rawExchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+    socket.write(bytes);
+  });
+}
+
+function parseRawResponse(raw: string): { status: number; headers: string; body: unknown } {
+  const [head = '', body = ''] = raw.split('\r\n\r\n');
+  return {
+    status: Number(head.split(' ')[1]),
+    headers: head.toLowerCase(),
+    body: JSON.parse(body),
+  };
+}
+
+describe('safe headers', () => {
+  test.each([
+    ['a success', '/readyz', 200],
+    ['a 404', '/nope', 404],
+  ])('helmet headers on %s, and no x-powered-by', async (_what, path, status) => {
+    const res = await request(service.url).get(path);
+    expect(res.status).toBe(status);
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
+    expect(res.headers['x-powered-by']).toBeUndefined();
+  });
+
+  test('the server runs with the documented limits', () => {
+    const { server } = service;
+    expect(server.headersTimeout).toBe(SERVER_LIMITS.headersTimeoutMs);
+    expect(server.requestTimeout).toBe(SERVER_LIMITS.requestTimeoutMs);
+    expect(server.keepAliveTimeout).toBe(SERVER_LIMITS.keepAliveTimeoutMs);
+    expect(server.maxHeadersCount).toBe(SERVER_LIMITS.maxHeadersCount);
+    expect(server.maxConnections).toBe(SERVER_LIMITS.maxConnections);
+    expect(server.timeout).toBe(SERVER_LIMITS.socketIdleTimeoutMs);
+  });
+});
+
+describe('every bad input answered in the error format', () => {
+  test.each([
+    ['a __proto__ key', '{"id": 2, "status": "paid", "__proto__": {"admin": true}}', '__proto__'],
+    ['a constructor key', '{"id": 2, "status": "paid", "constructor": {"x": 1}}', 'constructor'],
+    ['a numeric string id', '{"id": "2", "status": "paid"}', 'id'],
+    ['an id of 0', '{"id": 0, "status": "paid"}', 'id'],
+    ['an id in exponent form beyond 32 bits', '{"id": 1e10, "status": "paid"}', 'id'],
+    ['a boolean id', '{"id": true, "status": "paid"}', 'id'],
+    ['a status of another case', '{"id": 2, "status": "PAID"}', 'status'],
+    ['an array body', '[{"id": 2, "status": "paid"}]', '(body)'],
+  ])('%s is a 400 naming the field, and nothing changes', async (_what, body, field) => {
+    const before = await outboxCount();
+    const res = await request(service.url)
+      .patch('/orders/update')
+      .set('content-type', 'application/json')
+      .send(body);
+    expectError(res, 'validation_error');
+    expect(res.body.error.details).toContainEqual(expect.objectContaining({ path: field }));
+    expect(await outboxCount()).toBe(before);
+  });
+
+  test('a path with broken percent-encoding is a 400, not a 500', async () => {
+    expectError(await request(service.url).get('/orders/%E0%A4%A'), 'bad_request');
+  });
+
+  test('a gzip body that is not gzip is a 400; an unknown content-encoding a 415', async () => {
+    const corrupt = await request(service.url)
+      .patch('/orders/update')
+      .set('content-type', 'application/json')
+      .set('content-encoding', 'gzip')
+      .send('{"id": 2, "status": "paid"}');
+    expectError(corrupt, 'bad_request');
+    const unknown = await request(service.url)
+      .patch('/orders/update')
+      .set('content-type', 'application/json')
+      .set('content-encoding', 'zip-bomb')
+      .send('{"id": 2, "status": "paid"}');
+    expectError(unknown, 'unsupported_media_type');
+  });
+
+  test('the body limit counts the decompressed bytes', async () => {
+    const inflated = JSON.stringify({ id: 2, status: 'paid', pad: ' '.repeat(100_000) });
+    // fetch, not supertest: superagent would JSON-encode a Buffer sent as application/json.
+    const res = await fetch(`${service.url}/orders/update`, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: gzipSync(inflated),
+    });
+    expectError({ status: res.status, body: await res.json(), headers: {} }, 'payload_too_large');
+  });
+
+  test('a charset other than UTF-8 is a 415', async () => {
+    const res = await request(service.url)
+      .patch('/orders/update')
+      .set('content-type', 'application/json; charset=latin1')
+      .send('{"id": 2, "status": "paid"}');
+    expectError(res, 'unsupported_media_type');
+  });
+
+  test('bytes that are not HTTP get a JSON 400 before Express', async () => {
+    const port = new URL(service.url).port;
+    const res = parseRawResponse(await rawExchange(Number(port), 'HELLO THERE\r\n\r\n'));
+    expect(res.status).toBe(400);
+    expect(res.headers).toContain('content-type: application/json');
+    expectError({ ...res, headers: {} }, 'bad_request');
+  });
+
+  test('headers over the limit get a JSON 431', async () => {
+    const port = new URL(service.url).port;
+    const huge = `GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(SERVER_LIMITS.maxHeaderBytes)}\r\n\r\n`;
+    const res = parseRawResponse(await rawExchange(Number(port), huge));
+    expectError({ ...res, headers: {} }, 'headers_too_large');
+  });
+});
+
+describe('failures of our own', () => {
+  test('an unexpected error is a 500 with a request id, no SQL and no stack; the log has both', async () => {
+    // A database nobody migrated: every query fails with "relation ... does not exist".
+    const bare = await createTestDatabase({ migrated: false });
+    const lines: string[] = [];
+    const logger = pino({ level: 'error' }, { write: (line: string) => void lines.push(line) });
+    try {
+      const res = await request(appOn(bare.pool, logger)).get('/orders/1');
+      expectError(res, 'internal_error');
+      const text = JSON.stringify(res.body);
+      for (const leak of ['relation', 'select', 'orders o', '42P01', '    at ']) {
+        expect(text).not.toContain(leak);
+      }
+      expect(res.body.error.message).toContain(res.body.error.requestId);
+      const logged = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'unexpected error');
+      expect(logged).toMatchObject({ reqId: res.body.error.requestId });
+      expect(logged.err.message).toMatch(/relation "orders" does not exist/);
+    } finally {
+      await bare.drop();
+    }
+  });
+
+  test('the pool exhausted: 503 with Retry-After after the connect timeout, then recovery', async () => {
+    const pool = createPool({
+      connectionString: db.url,
+      max: 1,
+      logger: silent,
+      connectTimeoutMs: 300,
+    });
+    const held = await pool.connect();
+    try {
+      const before = await outboxCount();
+      const res = await request(appOn(pool))
+        .patch('/orders/update')
+        .send({ id: 6, status: 'paid' });
+      expectError(res, 'database_unavailable');
+      expect(res.headers['retry-after']).toBe('1');
+      expect(await outboxCount()).toBe(before);
+    } finally {
+      held.release();
+    }
+    try {
+      await request(appOn(pool)).get('/orders/6').expect(200);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  test('the database unreachable: 503 with Retry-After', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const url = new URL(db.url);
+    url.port = String(closed);
+    const pool = createPool({ connectionString: url.toString(), max: 2, logger: silent });
+    try {
+      const res = await request(appOn(pool))
+        .patch('/orders/update')
+        .send({ id: 6, status: 'paid' });
+      expectError(res, 'database_unavailable');
+      expect(res.headers['retry-after']).toBe('1');
+    } finally {
+      await pool.end();
+    }
+  });
+
+  test('a statement stuck behind a lock: 503 after the statement timeout, and the order untouched', async () => {
+    const pool = createPool({
+      connectionString: db.url,
+      max: 2,
+      logger: silent,
+      statementTimeoutMs: 300,
+    });
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select * from orders where id = 7 for update');
+      const before = await outboxCount();
+      const res = await request(appOn(pool))
+        .patch('/orders/update')
+        .send({ id: 7, status: 'packed' });
+      expectError(res, 'database_unavailable');
+      expect(res.headers['retry-after']).toBe('1');
+      await holder.query('rollback');
+      const { rows } = await db.pool.query('select status from orders where id = 7');
+      expect(rows[0].status).not.toBe('packed');
+      expect(await outboxCount()).toBe(before);
+    } finally {
+      holder.release();
+      await pool.end();
+    }
+  });
+});
