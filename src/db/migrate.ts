@@ -50,6 +50,9 @@ export async function migrate(
   const client = await pool.connect();
   const applied: string[] = [];
   try {
+    // The pool's statement timeout guards requests; a migration (an index on a large outbox) or a
+    // wait for another instance's migration may rightly take longer.
+    await client.query('set statement_timeout = 0');
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     await client.query(`
       create table if not exists schema_migrations (
@@ -92,6 +95,7 @@ export async function migrate(
     await client
       .query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
       .catch(() => undefined);
+    await client.query('reset statement_timeout').catch(() => undefined);
     client.release();
   }
   return applied;
