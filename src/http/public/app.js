@@ -41,7 +41,22 @@
         cursor: { y: false },
         scales: { y: { range: (_u, _min, max) => [0, Math.max(5, Math.ceil(max * 1.15))] } },
         axes: [
-          { stroke: '#6b7686', grid: { stroke: '#eef1f6' }, ticks: { stroke: '#e3e8ef' } },
+          {
+            stroke: '#6b7686',
+            grid: { stroke: '#eef1f6' },
+            ticks: { stroke: '#e3e8ef' },
+            space: 70,
+            // Wall-clock time only: the chart spans five minutes of today.
+            values: (_u, ticks) =>
+              ticks.map((t) =>
+                new Date(t * 1000).toLocaleTimeString([], {
+                  hour: '2-digit',
+                  minute: '2-digit',
+                  second: '2-digit',
+                  hour12: false,
+                }),
+              ),
+          },
           {
             stroke: '#6b7686',
             grid: { stroke: '#eef1f6' },
