@@ -227,6 +227,7 @@ describe('admin API actions', () => {
   test('replay re-queues done events of an id range as new events; a dry run only counts', async () => {
     const service = await startTestService(db.url, { env: { ADMIN_TOKEN: TOKEN } });
     const [first, , last] = await changeOrders(3);
+    const { rows: before } = await db.pool.query('select count(*)::int as n from outbox');
 
     const dry = await admin(service, '/outbox/replay', {
       method: 'POST',
@@ -234,7 +235,8 @@ describe('admin API actions', () => {
     });
     expect(dry.status).toBe(200);
     expect(dry.body).toEqual({ dryRun: true, matched: 3, replayed: 0, ids: [] });
-    const { rows: before } = await db.pool.query('select count(*)::int as n from outbox');
+    const { rows: afterDryRun } = await db.pool.query('select count(*)::int as n from outbox');
+    expect(afterDryRun[0].n).toBe(before[0].n);
 
     const real = await admin(service, '/outbox/replay', {
       method: 'POST',

@@ -32,7 +32,9 @@ function keepKillingTheListener(name: string): () => Promise<void> {
           where datname = $1 and application_name = 'outbox-listener'`,
         [name],
       );
-      await new Promise((r) => setTimeout(r, 10));
+      // The listener waits 100 ms before its first reconnect: killing every 100 ms keeps it
+      // down often enough for the probe (every 20 ms) to see, without a storm of connections.
+      await new Promise((r) => setTimeout(r, 100));
     }
   })();
   return async () => {

@@ -1,3 +1,5 @@
+import { createLogger } from '../../src/observability/logger';
+import { createOutboxGauges } from '../../src/observability/outbox-gauges';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { histogramCount, scrape } from '../helpers/prometheus';
 import { startTestService, stopAllServices } from '../helpers/service';
@@ -103,5 +105,29 @@ describe('GET /metrics', () => {
       const s = await scrape(service.url);
       return (s.value('outbox_lag_seconds') ?? 0) > 0;
     });
+  });
+});
+
+describe('the database gauges', () => {
+  test('are read once per ttl whoever asks, so scrapes cannot load the database', async () => {
+    const gauges = createOutboxGauges({
+      pool: db.pool,
+      logger: createLogger({ level: 'silent' }),
+      ttlMs: 60_000,
+    });
+    const [a, b] = await Promise.all([gauges.read(), gauges.read()]);
+    expect(a).toBe(b); // concurrent readers share one query
+    const pendingBefore = a!.pending;
+    await db.pool.query(`update orders set status = 'cancelled' where id = 1`);
+    const cached = await gauges.read();
+    expect(cached).toBe(a);
+    expect(cached!.pending).toBe(pendingBefore);
+
+    const fresh = await createOutboxGauges({
+      pool: db.pool,
+      logger: createLogger({ level: 'silent' }),
+      ttlMs: 0,
+    }).read();
+    expect(fresh!.pending).toBe(pendingBefore + 1);
   });
 });
