@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type { Config } from './config/env';
+import { createAdminService } from './admin/admin.service';
 import { createPool } from './db/pool';
 import { latestMigrationVersion, seed } from './db/migrate';
 import { ensureSchema } from './db/schema-check';
@@ -9,7 +10,10 @@ import { errorMessage } from './db/errors';
 import { buildApp } from './http/app';
 import { createHttpServer } from './http/http-server';
 import type { ReadinessCheck } from './http/routes/health';
+import { createLiveFeed } from './observability/live-feed';
 import type { Logger } from './observability/logger';
+import { createMetrics, type Metrics } from './observability/metrics';
+import { createOutboxGauges } from './observability/outbox-gauges';
 import { createOrdersService } from './orders/orders.service';
 import { createDispatcher, type Dispatcher } from './outbox/dispatcher';
 import { createOutboxEvents, type OutboxEvents } from './outbox/events';
@@ -18,6 +22,7 @@ import { createListener, type Listener } from './outbox/listener';
 import { createRegistry, type AnyHandler } from './outbox/registry';
 import { sinkHandler, type Sink } from './sinks/sink';
 import { closeSinks, createSinks } from './sinks/sink-registry';
+import { createRetention, type Retention } from './outbox/retention';
 
 export interface ServiceOptions {
   config: Config;
@@ -38,7 +43,9 @@ export interface Service {
   dispatcher: Dispatcher;
   listener: Listener;
   events: OutboxEvents;
-  /** Stops in order: HTTP, listener, dispatcher (draining within the deadline), sinks, pool. */
+  metrics: Metrics;
+  retention: Retention;
+  /** Stops in order: retention, HTTP (and live streams), listener, dispatcher (draining within the deadline), sinks, pool. */
   stop(): Promise<void>;
 }
 
@@ -90,6 +97,15 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     onWake: () => dispatcher.nudge(),
   });
 
+  const gauges = createOutboxGauges({ pool, logger });
+  const metrics = createMetrics({ events, gauges, listener });
+  const live = createLiveFeed({ events, gauges, listener });
+  const retention = createRetention({
+    pool,
+    logger,
+    options: { retentionMs: config.OUTBOX_RETENTION },
+  });
+
   async function readiness(): Promise<ReadinessCheck> {
     const checks: ReadinessCheck['checks'] = {};
     try {
@@ -106,11 +122,35 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       checks.database = { ok: false, detail: errorMessage(err) };
     }
     checks.listener = listener.connected ? { ok: true } : { ok: false, detail: 'not connected' };
-    return { ready: Object.values(checks).every((c) => c.ok), checks };
+    const ready = Object.values(checks).every((c) => c.ok);
+    // Lag over its SLO degrades, it does not fail: taking instances out of rotation would not
+    // drain the backlog any faster.
+    let degraded = false;
+    if (config.OUTBOX_LAG_SLO_MS !== undefined) {
+      const lagMs = ((await gauges.read())?.lagSeconds ?? 0) * 1000;
+      degraded = lagMs > config.OUTBOX_LAG_SLO_MS;
+      checks.lag = degraded
+        ? {
+            ok: false,
+            detail: `oldest open event is ${Math.round(lagMs)} ms old (SLO ${config.OUTBOX_LAG_SLO_MS} ms)`,
+          }
+        : { ok: true };
+    }
+    return { ready, degraded, checks };
   }
 
-  const app = buildApp({ logger, orders: createOrdersService({ pool }), readiness });
+  const app = buildApp({
+    logger,
+    orders: createOrdersService({ pool }),
+    readiness,
+    metrics,
+    live,
+    admin: config.ADMIN_TOKEN
+      ? { service: createAdminService({ pool }), token: config.ADMIN_TOKEN }
+      : undefined,
+  });
   dispatcher.start();
+  retention.start();
   await listener.start();
 
   const server = createHttpServer(app, logger);
@@ -127,9 +167,13 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   let stopping: Promise<void> | undefined;
   async function stop(): Promise<void> {
     const log = logger.child({ component: 'shutdown' });
+    log.info('stopping: retention');
+    await retention.stop();
     log.info('stopping: HTTP server');
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
+    // Live pages hold a response open for ever: end them, or close() would wait for the deadline.
+    live.close();
     log.info('stopping: listener');
     await listener.stop();
     log.info('stopping: dispatcher');
@@ -141,6 +185,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     const forced = setTimeout(() => server.closeAllConnections(), config.OUTBOX_SHUTDOWN_MS);
     await closed;
     clearTimeout(forced);
+    metrics.close();
     await pool.end();
     log.info('stopped');
   }
@@ -152,6 +197,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     dispatcher,
     listener,
     events,
+    metrics,
+    retention,
     stop: () => (stopping ??= stop()),
   };
 }

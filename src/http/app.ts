@@ -2,16 +2,30 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
+import type { AdminService } from '../admin/admin.service';
+import type { LiveFeed } from '../observability/live-feed';
 import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
 import type { OrdersService } from '../orders/orders.service';
 import { errorHandler, notFound } from './middleware/errors';
+import { httpMetrics } from './middleware/http-metrics';
+import { adminRouter } from './routes/admin';
+import { docsRouter } from './routes/docs';
 import { healthRouter, type ReadinessCheck } from './routes/health';
+import { liveRouter } from './routes/live';
+import { metricsRouter } from './routes/metrics';
 import { ordersRouter } from './routes/orders';
 
 export interface AppDeps {
   logger: Logger;
   orders: OrdersService;
   readiness: () => Promise<ReadinessCheck>;
+  /** GET /metrics, and every request timed. */
+  metrics?: Metrics;
+  /** GET / (the live page) and GET /events/stream. */
+  live?: LiveFeed;
+  /** /admin/*; absent (ADMIN_TOKEN unset): every admin path is a 404. */
+  admin?: { service: AdminService; token: string };
 }
 
 export const BODY_LIMIT = '16kb';
@@ -24,6 +38,7 @@ export function buildApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
+  if (deps.metrics) app.use(httpMetrics(deps.metrics));
   app.use(
     pinoHttp({
       logger: deps.logger.child({ component: 'http' }),
@@ -45,6 +60,11 @@ export function buildApp(deps: AppDeps): Express {
 
   app.use(healthRouter(deps));
   app.use(ordersRouter(deps));
+  if (deps.metrics) app.use(metricsRouter({ metrics: deps.metrics }));
+  if (deps.live) app.use(liveRouter({ live: deps.live }));
+  if (deps.admin)
+    app.use('/admin', adminRouter({ admin: deps.admin.service, token: deps.admin.token }));
+  app.use(docsRouter({ adminEnabled: deps.admin !== undefined }));
 
   app.use(notFound);
   app.use(errorHandler(deps.logger.child({ component: 'http' })));

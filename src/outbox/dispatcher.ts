@@ -93,7 +93,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         logger.warn(base, 'lease lost before settling: another worker took this event over');
         continue;
       }
-      if (settlement.status === 'done') logger.info(base, 'event handled');
+      if (settlement.status === 'done') logger.debug(base, 'event handled');
       else if (settlement.status === 'pending')
         logger.warn({ ...base, error: settlement.lastError }, 'event failed; will retry');
       else logger.error({ ...base, error: settlement.lastError }, 'event is dead');
@@ -106,6 +106,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         attempt: job.row.attempts,
         durationMs,
         createdAt: job.row.created_at,
+        payload: job.row.payload,
         handlers: job.pending.map((h) => {
           const failure = job.results.get(h.name);
           return failure === null

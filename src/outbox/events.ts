@@ -15,6 +15,8 @@ export interface OutboxEventMap {
     attempt: number;
     durationMs: number;
     createdAt: Date;
+    /** The row's payload, as written by the capture trigger (the live page shows the change). */
+    payload: unknown;
     handlers: { name: string; ok: boolean; error?: string }[];
     error: string | null;
   };

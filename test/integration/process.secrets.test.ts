@@ -67,7 +67,9 @@ test('no secret reaches the logs (at trace level) or a response, errors included
       ...init,
       headers: { authorization: `Bearer ${secrets.adminToken}`, ...init.headers },
     });
-    answers.push(JSON.stringify([...res.headers]), await res.text());
+    const headers: string[] = [];
+    res.headers.forEach((value, name) => headers.push(`${name}: ${value}`));
+    answers.push(headers.join('\n'), await res.text());
     return res.status;
   }
   const json = { 'content-type': 'application/json' };
@@ -89,7 +91,12 @@ test('no secret reaches the logs (at trace level) or a response, errors included
     }),
   ).toBe(400);
   expect(await send('/orders/update', { method: 'DELETE' })).toBe(405);
-  expect(await send('/admin/outbox')).toBe(404);
+  expect(await send('/admin/outbox')).toBe(200);
+  expect(
+    await send('/admin/outbox', {
+      headers: { authorization: 'Bearer not-the-admin-token-at-all' },
+    }),
+  ).toBe(401);
   expect(await send('/orders/999999')).toBe(404);
 
   // The database drops every connection: pool and listener errors are logged, then it recovers.

@@ -3,6 +3,8 @@ import { methodNotAllowed } from '../middleware/method-not-allowed';
 
 export interface ReadinessCheck {
   ready: boolean;
+  /** Ready, but a check short of failing says all is not well (lag over its SLO). */
+  degraded?: boolean;
   checks: Record<string, { ok: boolean; detail?: string }>;
 }
 
@@ -19,7 +21,7 @@ export function healthRouter({ readiness }: { readiness: () => Promise<Readiness
     .get(async (_req, res) => {
       const report = await readiness();
       res.status(report.ready ? 200 : 503).json({
-        status: report.ready ? 'ready' : 'not_ready',
+        status: !report.ready ? 'not_ready' : report.degraded ? 'degraded' : 'ready',
         checks: report.checks,
       });
     })

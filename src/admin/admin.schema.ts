@@ -1,0 +1,116 @@
+import { z } from 'zod';
+
+export const OUTBOX_STATUSES = ['pending', 'processing', 'done', 'dead'] as const;
+
+/** An outbox id: a bigint, as a string in JSON (it may exceed 2^53); a number is accepted too. */
+const outboxId = z
+  .union([
+    z.string().regex(/^[1-9][0-9]{0,18}$/, 'must be a positive integer'),
+    z.number().int().positive(),
+  ])
+  .transform(String);
+
+const text = z.string().min(1).max(200);
+
+export const listOutboxQuery = z.strictObject({
+  status: z.enum(OUTBOX_STATUSES).optional(),
+  type: text.optional().describe('event type, e.g. order.status_changed'),
+  aggregateType: text.optional().describe('e.g. order'),
+  aggregateId: text.optional().describe('e.g. 7'),
+  before: outboxId
+    .optional()
+    .describe('page: rows with a lower id than this (nextBefore of the previous page)'),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+export type ListOutboxQuery = z.infer<typeof listOutboxQuery>;
+
+export const outboxIdParams = z.strictObject({ id: outboxId });
+
+/** A replay names done events by id range (both ends included) or by creation time [from, to). */
+export const replayBody = z
+  .strictObject({
+    fromId: outboxId.optional().describe('first id (inclusive)'),
+    toId: outboxId.optional().describe('last id (inclusive)'),
+    from: z.iso.datetime({ offset: true }).optional().describe('created at or after (ISO 8601)'),
+    to: z.iso.datetime({ offset: true }).optional().describe('created before (ISO 8601)'),
+    dryRun: z.boolean().default(false).describe('only count what would be replayed'),
+  })
+  .superRefine((b, ctx) => {
+    const byId = b.fromId !== undefined || b.toId !== undefined;
+    const byTime = b.from !== undefined || b.to !== undefined;
+    if (byId === byTime) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message: 'give an id range (fromId, toId) or a time range (from, to), not both or neither',
+      });
+      return;
+    }
+    const missing = byId
+      ? (['fromId', 'toId'] as const).filter((k) => b[k] === undefined)
+      : (['from', 'to'] as const).filter((k) => b[k] === undefined);
+    for (const k of missing)
+      ctx.addIssue({ code: 'custom', path: [k], message: 'is required with the other end' });
+  });
+export type ReplayBody = z.infer<typeof replayBody>;
+
+const deliveryState = z.object({
+  status: z.enum(['done', 'failed', 'dead']),
+  attempts: z.number().int(),
+  error: z.string().optional(),
+  at: z.string(),
+});
+
+export const outboxRowSummary = z.object({
+  id: z.string(),
+  aggregateType: z.string(),
+  aggregateId: z.string(),
+  type: z.string(),
+  status: z.enum(OUTBOX_STATUSES),
+  attempts: z.number().int(),
+  createdAt: z.string(),
+  availableAt: z.string(),
+  processedAt: z.string().nullable(),
+  lastError: z.string().nullable(),
+  replayOf: z.string().nullable().describe('the event this one is a replayed copy of'),
+});
+export type OutboxRowSummary = z.infer<typeof outboxRowSummary>;
+
+export const outboxRowDetail = outboxRowSummary.extend({
+  payload: z.unknown(),
+  lockedBy: z.string().nullable(),
+  lockedUntil: z.string().nullable(),
+  deliveries: z.record(z.string(), deliveryState).describe('per handler (sink) delivery state'),
+});
+export type OutboxRowDetail = z.infer<typeof outboxRowDetail>;
+
+export const outboxPage = z.object({
+  items: z.array(outboxRowSummary),
+  nextBefore: z
+    .string()
+    .nullable()
+    .describe('pass as `before` for the next page; null on the last'),
+});
+
+export const replayResult = z.object({
+  dryRun: z.boolean(),
+  matched: z.number().int().describe('done events in the range'),
+  replayed: z.number().int().describe('copies inserted (0 on a dry run)'),
+  ids: z.array(z.string()).describe('ids of the copies'),
+});
+export type ReplayResult = z.infer<typeof replayResult>;
+
+export const outboxStats = z.object({
+  counts: z.object({
+    pending: z.number().int(),
+    processing: z.number().int(),
+    done: z.number().int(),
+    dead: z.number().int(),
+  }),
+  lagSeconds: z.number().describe('age of the oldest open event'),
+  throughput: z.object({
+    lastMinute: z.number().int().describe('events done in the last 60 s (all instances)'),
+    perSecond: z.number(),
+  }),
+});
+export type OutboxStats = z.infer<typeof outboxStats>;

@@ -1,0 +1,208 @@
+import { OpenAPIRegistry, OpenApiGeneratorV3 } from '@asteasolutions/zod-to-openapi';
+import { z } from 'zod';
+import {
+  listOutboxQuery,
+  outboxIdParams,
+  outboxPage,
+  outboxRowDetail,
+  outboxStats,
+  replayBody,
+  replayResult,
+} from '../admin/admin.schema';
+import { ERROR_CODES } from '../app-error';
+import { orderIdParams, orderStatusSchema, updateOrderStatusBody } from '../orders/orders.schema';
+
+// Response shapes of routes whose code returns plain TypeScript types; they describe, never validate.
+const order = z.object({
+  id: z.number().int(),
+  clientId: z.number().int(),
+  status: orderStatusSchema,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+const orderDetails = order.extend({
+  client: z.object({ id: z.number().int(), name: z.string(), email: z.string() }),
+  items: z.array(
+    z.object({
+      itemId: z.number().int(),
+      sku: z.string(),
+      name: z.string(),
+      quantity: z.number().int(),
+      priceCents: z.number().int(),
+    }),
+  ),
+  totalCents: z.number().int(),
+});
+const errorBody = z.object({
+  error: z.object({
+    code: z.enum(Object.keys(ERROR_CODES) as [keyof typeof ERROR_CODES]),
+    message: z.string(),
+    details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    requestId: z.string(),
+  }),
+});
+const readiness = z.object({
+  status: z.enum(['ready', 'degraded', 'not_ready']),
+  checks: z.record(z.string(), z.object({ ok: z.boolean(), detail: z.string().optional() })),
+});
+
+const json = (schema: z.ZodType, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+const error = (description: string) => json(errorBody, description);
+const text = (type: string, description: string) => ({
+  description,
+  content: { [type]: { schema: z.string() } },
+});
+
+/** The API as an OpenAPI 3.0 document, built from the same zod schemas that validate requests. */
+export function openApiDocument(opts: { adminEnabled: boolean }) {
+  const registry = new OpenAPIRegistry();
+  const bearer = registry.registerComponent('securitySchemes', 'adminToken', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'ADMIN_TOKEN; with ADMIN_TOKEN unset every /admin route answers 404',
+  });
+  const adminSecurity = [{ [bearer.name]: [] }];
+  const adminErrors = {
+    400: error('invalid request'),
+    401: error('no or wrong bearer token'),
+    404: error('no such event, or the admin API is off'),
+  };
+
+  registry.registerPath({
+    method: 'patch',
+    path: '/orders/update',
+    tags: ['orders'],
+    summary: 'Change the status of an order (the trigger writes an outbox event)',
+    request: { body: { content: { 'application/json': { schema: updateOrderStatusBody } } } },
+    responses: {
+      200: json(order, 'the order; the same status again writes no event'),
+      400: error('invalid body'),
+      404: error('no such order'),
+      415: error('not JSON'),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/orders/{id}',
+    tags: ['orders'],
+    summary: 'An order with its client and items',
+    request: { params: orderIdParams },
+    responses: { 200: json(orderDetails, 'the order'), 404: error('no such order') },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/healthz',
+    tags: ['operations'],
+    summary: 'The process answers',
+    responses: { 200: json(z.object({ status: z.literal('ok') }), 'up') },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/readyz',
+    tags: ['operations'],
+    summary: 'Database reachable, migrations applied, listener connected (and lag within the SLO)',
+    responses: {
+      200: json(readiness, 'ready, or degraded (lag over OUTBOX_LAG_SLO_MS)'),
+      503: json(readiness, 'not ready: the failing check says why'),
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/metrics',
+    tags: ['operations'],
+    summary: 'Prometheus metrics (text exposition format)',
+    responses: { 200: text('text/plain', 'metrics') },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/events/stream',
+    tags: ['operations'],
+    summary: 'Server-Sent Events: hello (snapshot), settled (each event), stats (every second)',
+    responses: { 200: text('text/event-stream', 'an endless stream') },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/',
+    tags: ['operations'],
+    summary: 'The live page',
+    responses: { 200: text('text/html', 'the page') },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/openapi.json',
+    tags: ['operations'],
+    summary: 'This document',
+    responses: { 200: json(z.object({}).loose(), 'OpenAPI 3.0') },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/docs',
+    tags: ['operations'],
+    summary: 'This document, readable (Swagger UI)',
+    responses: { 200: text('text/html', 'the page') },
+  });
+
+  if (opts.adminEnabled) {
+    registry.registerPath({
+      method: 'get',
+      path: '/admin/outbox',
+      tags: ['admin'],
+      summary: 'Outbox events, newest first, filtered and paged by id',
+      security: adminSecurity,
+      request: { query: listOutboxQuery },
+      responses: { 200: json(outboxPage, 'one page'), ...adminErrors },
+    });
+    registry.registerPath({
+      method: 'get',
+      path: '/admin/outbox/{id}',
+      tags: ['admin'],
+      summary: 'One event with its payload, per-handler deliveries and last error',
+      security: adminSecurity,
+      request: { params: outboxIdParams },
+      responses: { 200: json(outboxRowDetail, 'the event'), ...adminErrors },
+    });
+    registry.registerPath({
+      method: 'post',
+      path: '/admin/outbox/{id}/retry',
+      tags: ['admin'],
+      summary: 'A dead event back to pending: attempts reset, failed handlers run again',
+      security: adminSecurity,
+      request: { params: outboxIdParams },
+      responses: {
+        200: json(outboxRowDetail, 'the event, pending'),
+        ...adminErrors,
+        409: error('the event is not dead'),
+      },
+    });
+    registry.registerPath({
+      method: 'post',
+      path: '/admin/outbox/replay',
+      tags: ['admin'],
+      summary: 'Re-queue done events of an id or time range as new events (copies)',
+      security: adminSecurity,
+      request: { body: { content: { 'application/json': { schema: replayBody } } } },
+      responses: { 200: json(replayResult, 'what was (or would be) replayed'), ...adminErrors },
+    });
+    registry.registerPath({
+      method: 'get',
+      path: '/admin/stats',
+      tags: ['admin'],
+      summary: 'Counts by status, lag, throughput over the last minute',
+      security: adminSecurity,
+      responses: { 200: json(outboxStats, 'the stats'), ...adminErrors },
+    });
+  }
+
+  return new OpenApiGeneratorV3(registry.definitions).generateDocument({
+    openapi: '3.0.3',
+    info: {
+      title: 'pg-trigger-outbox',
+      version: '0.1.0',
+      description:
+        'A PostgreSQL trigger turns every order change into an outbox event; the service handles it.',
+    },
+  });
+}

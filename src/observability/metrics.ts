@@ -1,0 +1,138 @@
+import client from 'prom-client';
+import type { OutboxEventMap, OutboxEvents } from '../outbox/events';
+import type { OutboxGauges } from './outbox-gauges';
+
+export interface Metrics {
+  readonly registry: client.Registry;
+  /** One HTTP request answered; `route` is the route pattern, never the raw path (cardinality). */
+  observeHttp(labels: { method: string; route: string; status: number }, seconds: number): void;
+  /** Unsubscribes from the outbox events. */
+  close(): void;
+}
+
+export interface MetricsDeps {
+  events: OutboxEvents;
+  gauges: OutboxGauges;
+  listener: { readonly connected: boolean; readonly lastNotificationAt: number | undefined };
+  /** Default process metrics (CPU, memory, event loop lag, GC); tests may leave them out. */
+  processMetrics?: boolean;
+}
+
+// Handling runs from a fraction of a millisecond (a row insert) to the webhook timeout.
+const HANDLING_BUCKETS = [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
+// Commit to handled spans milliseconds (healthy) to hours (retries with backoff).
+const LATENCY_BUCKETS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600,
+];
+const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * The service's Prometheus registry. Event counters and histograms follow the outbox events
+ * (src/outbox/events.ts); the row counts and the lag come from the database through the cached
+ * gauges, read when scraped; listener state is read from the listener when scraped.
+ */
+export function createMetrics(deps: MetricsDeps): Metrics {
+  const registry = new client.Registry();
+  if (deps.processMetrics ?? true) client.collectDefaultMetrics({ register: registry });
+
+  const handled = new client.Counter({
+    name: 'outbox_events_handled_total',
+    help: 'Deliveries of an event to a sink (handler), by event type, sink and result (success | failure)',
+    labelNames: ['event_type', 'sink', 'result'] as const,
+    registers: [registry],
+  });
+  const settled = new client.Counter({
+    name: 'outbox_events_settled_total',
+    help: 'Events settled, by event type and outcome (done | retry | dead)',
+    labelNames: ['event_type', 'outcome'] as const,
+    registers: [registry],
+  });
+  const handling = new client.Histogram({
+    name: 'outbox_event_handling_duration_seconds',
+    help: 'Time from claim to settled for one event (all its handlers), by event type',
+    labelNames: ['event_type'] as const,
+    buckets: HANDLING_BUCKETS,
+    registers: [registry],
+  });
+  const commitToHandled = new client.Histogram({
+    name: 'outbox_commit_to_handled_seconds',
+    help: "Time from the outbox row's created_at (the writer's commit) to done, by event type",
+    labelNames: ['event_type'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'outbox_events',
+    help: 'Outbox rows by status (pending | processing | dead), read from the database (cached 1 s)',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      const snapshot = await deps.gauges.read();
+      if (!snapshot) return;
+      this.set({ status: 'pending' }, snapshot.pending);
+      this.set({ status: 'processing' }, snapshot.processing);
+      this.set({ status: 'dead' }, snapshot.dead);
+    },
+  });
+  new client.Gauge({
+    name: 'outbox_lag_seconds',
+    help: 'Age of the oldest open (pending or processing) event; 0 when none is open (cached 1 s)',
+    registers: [registry],
+    async collect() {
+      const snapshot = await deps.gauges.read();
+      if (snapshot) this.set(snapshot.lagSeconds);
+    },
+  });
+  new client.Gauge({
+    name: 'outbox_listener_connected',
+    help: '1 while the LISTEN connection is up, else 0',
+    registers: [registry],
+    collect() {
+      this.set(deps.listener.connected ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    name: 'outbox_listener_seconds_since_last_notification',
+    help: 'Seconds since the last NOTIFY reached the listener; absent until the first one',
+    registers: [registry],
+    collect() {
+      const at = deps.listener.lastNotificationAt;
+      this.reset();
+      if (at !== undefined) this.set((Date.now() - at) / 1000);
+    },
+  });
+  const http = new client.Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP requests by method, route pattern and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: HTTP_BUCKETS,
+    registers: [registry],
+  });
+
+  function onSettled(e: OutboxEventMap['settled']): void {
+    const outcome = e.status === 'pending' ? 'retry' : e.status;
+    settled.inc({ event_type: e.type, outcome });
+    for (const h of e.handlers) {
+      handled.inc({ event_type: e.type, sink: h.name, result: h.ok ? 'success' : 'failure' });
+    }
+    handling.observe({ event_type: e.type }, e.durationMs / 1000);
+    if (e.status === 'done') {
+      // The database's clock and ours may differ by a little; never observe a negative latency.
+      const seconds = Math.max(0, (Date.now() - e.createdAt.getTime()) / 1000);
+      commitToHandled.observe({ event_type: e.type }, seconds);
+    }
+  }
+  deps.events.on('settled', onSettled);
+
+  return {
+    registry,
+    observeHttp({ method, route, status }, seconds) {
+      http.observe({ method, route, status_code: String(status) }, seconds);
+    },
+    close() {
+      deps.events.off('settled', onSettled);
+    },
+  };
+}

@@ -1,0 +1,111 @@
+import type pg from 'pg';
+import { tryWithAdvisoryLock } from '../db/advisory-lock';
+import { errorMessage } from '../db/errors';
+import type { Logger } from '../observability/logger';
+import { deleteDoneBatch } from './sql/retention';
+
+/** Shared by every instance, so that one of them at a time deletes (see db/migrate.ts for 001). */
+export const RETENTION_LOCK_KEY = 7_290_317_030;
+
+export interface RetentionOptions {
+  /** Done rows processed longer ago than this are deleted (OUTBOX_RETENTION). */
+  retentionMs: number;
+  /** Rows per DELETE: each batch is its own short transaction, so row locks are held briefly. */
+  batchSize?: number;
+  /** Upper bound of batches per run; the rest waits for the next run. */
+  maxBatches?: number;
+  /** Time between runs. */
+  intervalMs?: number;
+}
+
+export interface RetentionRun {
+  /** False when another instance held the lock: this run did nothing. */
+  ran: boolean;
+  deleted: number;
+}
+
+export interface Retention {
+  start(): void;
+  /** Stops the timer and waits for a run in progress. */
+  stop(): Promise<void>;
+  runOnce(): Promise<RetentionRun>;
+}
+
+// 1,000 rows per statement keeps each delete in the low milliseconds; 100 batches per run bound a
+// run to 100,000 rows, so a first run on a large backlog cannot hold a connection for minutes.
+const DEFAULTS = { batchSize: 1_000, maxBatches: 100, intervalMs: 60_000 };
+
+export function createRetention(deps: {
+  pool: pg.Pool;
+  logger: Logger;
+  options: RetentionOptions;
+}): Retention {
+  const { pool } = deps;
+  const options = { ...DEFAULTS, ...deps.options };
+  const logger = deps.logger.child({ component: 'retention' });
+  let timer: NodeJS.Timeout | undefined;
+  let current: Promise<unknown> | undefined;
+  let started = false;
+  /** Set by stop(): a run in progress finishes its current batch and returns. */
+  let stopping = false;
+
+  async function runOnce(): Promise<RetentionRun> {
+    const startedAt = performance.now();
+    const result = await tryWithAdvisoryLock(pool, RETENTION_LOCK_KEY, async (client) => {
+      let deleted = 0;
+      for (let batch = 0; batch < options.maxBatches && !stopping; batch++) {
+        const n = await deleteDoneBatch(client, {
+          olderThanMs: options.retentionMs,
+          limit: options.batchSize,
+        });
+        deleted += n;
+        if (n < options.batchSize) break;
+      }
+      return deleted;
+    });
+    if (!result.acquired) {
+      logger.debug('another instance holds the retention lock; skipped');
+      return { ran: false, deleted: 0 };
+    }
+    const durationMs = Math.round(performance.now() - startedAt);
+    if (result.value > 0)
+      logger.info({ deleted: result.value, durationMs }, 'old done rows deleted');
+    return { ran: true, deleted: result.value };
+  }
+
+  function schedule(delayMs: number): void {
+    if (stopping) return;
+    timer = setTimeout(() => {
+      current = runOnce()
+        .catch((err) =>
+          logger.warn({ err: errorMessage(err) }, 'retention run failed; will try again'),
+        )
+        .finally(() => {
+          current = undefined;
+          schedule(options.intervalMs);
+        });
+    }, delayMs);
+    timer.unref();
+  }
+
+  return {
+    runOnce,
+    start() {
+      if (started) return;
+      started = true;
+      stopping = false;
+      // The first run soon after start, not a full interval later.
+      schedule(Math.min(5_000, options.intervalMs));
+      logger.info(
+        { retentionMs: options.retentionMs, everyMs: options.intervalMs },
+        'retention on',
+      );
+    },
+    async stop() {
+      stopping = true;
+      started = false;
+      clearTimeout(timer);
+      await current;
+    },
+  };
+}

@@ -1,0 +1,105 @@
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { scrape } from '../helpers/prometheus';
+import { startTestService, stopAllServices } from '../helpers/service';
+import { waitFor } from '../helpers/wait';
+
+// Response bodies are checked by expect(), not by the type checker.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type JsonBody = any;
+
+let db: TestDatabase;
+beforeEach(async () => {
+  db = await createTestDatabase();
+  await db.seed();
+});
+afterEach(async () => {
+  await stopAllServices();
+  await db.drop();
+});
+
+async function readyz(baseUrl: string) {
+  const res = await fetch(`${baseUrl}/readyz`);
+  return { status: res.status, body: (await res.json()) as JsonBody };
+}
+
+/** Kills the listener's connection over and over, so that the test can see it down. */
+function keepKillingTheListener(name: string): () => Promise<void> {
+  let stop = false;
+  const loop = (async () => {
+    while (!stop) {
+      await db.pool.query(
+        `select pg_terminate_backend(pid) from pg_stat_activity
+          where datname = $1 and application_name = 'outbox-listener'`,
+        [name],
+      );
+      // The listener waits 100 ms before its first reconnect: killing every 100 ms keeps it
+      // down often enough for the probe (every 20 ms) to see, without a storm of connections.
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return async () => {
+    stop = true;
+    await loop;
+  };
+}
+
+describe('readiness', () => {
+  test('flips to 503 while the listener connection is down, and back once it reconnects', async () => {
+    const service = await startTestService(db.url);
+    expect(await readyz(service.url)).toMatchObject({
+      status: 200,
+      body: { status: 'ready', checks: { database: { ok: true }, migrations: { ok: true } } },
+    });
+
+    const stopKilling = keepKillingTheListener(db.name);
+    try {
+      const down = await waitFor('/readyz to answer 503', async () => {
+        const r = await readyz(service.url);
+        return r.status === 503 && r;
+      });
+      expect(down.body).toMatchObject({
+        status: 'not_ready',
+        checks: { database: { ok: true }, listener: { ok: false, detail: 'not connected' } },
+      });
+      await waitFor('outbox_listener_connected to be 0', async () => {
+        return (await scrape(service.url)).value('outbox_listener_connected') === 0;
+      });
+    } finally {
+      await stopKilling();
+    }
+
+    await waitFor('/readyz to answer 200 again', async () => {
+      return (await readyz(service.url)).status === 200;
+    });
+    expect((await scrape(service.url)).value('outbox_listener_connected')).toBe(1);
+  });
+
+  test('reports degraded (still 200) while the lag is over OUTBOX_LAG_SLO_MS', async () => {
+    const service = await startTestService(db.url, { env: { OUTBOX_LAG_SLO_MS: '50' } });
+    expect((await readyz(service.url)).body.status).toBe('ready');
+    await service.dispatcher.stop(5_000);
+    await db.pool.query(`update orders set status = 'cancelled' where id = 1`);
+    const degraded = await waitFor('/readyz to say degraded', async () => {
+      const r = await readyz(service.url);
+      return r.body.status === 'degraded' && r;
+    });
+    expect(degraded.status).toBe(200);
+    expect(degraded.body.checks.lag).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/oldest open event is \d+ ms old \(SLO 50 ms\)/),
+    });
+  });
+
+  test('a database that lacks a migration is not ready', async () => {
+    const service = await startTestService(db.url);
+    await db.pool.query(
+      'delete from schema_migrations where version = (select max(version) from schema_migrations)',
+    );
+    const r = await readyz(service.url);
+    expect(r.status).toBe(503);
+    expect(r.body.checks.migrations).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/code expects/),
+    });
+  });
+});

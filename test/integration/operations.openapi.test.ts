@@ -1,0 +1,102 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import request from 'supertest';
+import type { Express } from 'express';
+import { createAdminService } from '../../src/admin/admin.service';
+import { buildApp } from '../../src/http/app';
+import { createLogger } from '../../src/observability/logger';
+import { createOrdersService } from '../../src/orders/orders.service';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+
+let db: TestDatabase;
+let app: Express;
+beforeAll(async () => {
+  db = await createTestDatabase();
+  app = buildApp({
+    logger: createLogger({ level: 'silent' }),
+    orders: createOrdersService({ pool: db.pool }),
+    readiness: async () => ({ ready: true, checks: {} }),
+    admin: { service: createAdminService({ pool: db.pool }), token: 'x'.repeat(16) },
+  });
+});
+afterAll(() => db.drop());
+
+interface ThunderRequest {
+  name: string;
+  method: string;
+  url: string;
+}
+
+/** "/admin/outbox/{id}" -> a regex matching "/admin/outbox/1". */
+function pathPattern(openApiPath: string): RegExp {
+  const source = openApiPath.replace(/\{[^}]+\}/g, '[^/?]+');
+  return new RegExp(`^${source}(\\?.*)?$`);
+}
+
+describe('OpenAPI', () => {
+  test('/openapi.json describes the API from the zod schemas', async () => {
+    const res = await request(app).get('/openapi.json').expect(200);
+    expect(res.body.openapi).toBe('3.0.3');
+    expect(Object.keys(res.body.paths).sort()).toEqual([
+      '/',
+      '/admin/outbox',
+      '/admin/outbox/replay',
+      '/admin/outbox/{id}',
+      '/admin/outbox/{id}/retry',
+      '/admin/stats',
+      '/docs',
+      '/events/stream',
+      '/healthz',
+      '/metrics',
+      '/openapi.json',
+      '/orders/update',
+      '/orders/{id}',
+      '/readyz',
+    ]);
+    // The request schema is the one that validates: same fields, same enum.
+    const body =
+      res.body.paths['/orders/update'].patch.requestBody.content['application/json'].schema;
+    expect(body.required).toEqual(['id', 'status']);
+    expect(body.properties.status.enum).toContain('shipped');
+    expect(res.body.paths['/admin/stats'].get.security).toEqual([{ adminToken: [] }]);
+  });
+
+  test('without ADMIN_TOKEN the document leaves the admin routes out', async () => {
+    const bare = buildApp({
+      logger: createLogger({ level: 'silent' }),
+      orders: createOrdersService({ pool: db.pool }),
+      readiness: async () => ({ ready: true, checks: {} }),
+    });
+    const res = await request(bare).get('/openapi.json').expect(200);
+    expect(Object.keys(res.body.paths).some((p) => p.startsWith('/admin'))).toBe(false);
+  });
+
+  test('/docs serves Swagger UI and its assets from node_modules', async () => {
+    const page = await request(app).get('/docs').expect(200);
+    expect(page.text).toContain('/openapi.json');
+    await request(app)
+      .get('/docs/assets/swagger-ui-bundle.js')
+      .expect(200)
+      .expect('content-type', /javascript/);
+  });
+
+  test('the Thunder Client collection has a request for every route of the document', async () => {
+    const doc = (await request(app).get('/openapi.json')).body as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const file = path.resolve(__dirname, '../../thunder-tests/thunderclient.json');
+    const requests = JSON.parse(await readFile(file, 'utf8')) as ThunderRequest[];
+    const missing: string[] = [];
+    for (const [route, operations] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(operations)) {
+        const covered = requests.some(
+          (r) =>
+            r.method === method.toUpperCase() &&
+            pathPattern(route).test(r.url.replace('{{baseUrl}}', '')),
+        );
+        if (!covered) missing.push(`${method.toUpperCase()} ${route}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
