@@ -39,7 +39,7 @@ Options:
   --concurrency <n>     updates in flight at most (default 8)
   --mode <api|sql>      PATCH /orders/update, or UPDATE orders directly (default api)
   --url <url>           API base URL (default $API_URL or http://localhost:3000)
-  --database-url <url>  PostgreSQL for sql mode
+  --database-url <url>  PostgreSQL for sql mode, and for the outbox lag in the summary
                         (default $DATABASE_URL or postgres://postgres:postgres@127.0.0.1:54329/outbox)
   --ids <a-b>           order ids to pick from (default 1-12)
   -h, --help            show this help

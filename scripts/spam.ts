@@ -36,13 +36,17 @@ interface UpdateTarget {
 /** The target is unusable: the run does not start. */
 class StartError extends Error {}
 
-async function openApiTarget(baseUrl: string): Promise<UpdateTarget> {
+async function openApiTarget(baseUrl: string, databaseUrl: string): Promise<UpdateTarget> {
   await assertServiceReady(baseUrl);
+  // The service's own lag is read from its database; a database we cannot reach only costs
+  // that line of the summary ("lag unavailable").
+  const pool = new Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 3_000 });
+  pool.on('error', () => {});
   return {
     label: `api ${baseUrl}`,
     send: (update) => patchOrder(baseUrl, update),
-    report: async () => [],
-    close: async () => {},
+    report: () => reportOutboxLag(pool),
+    close: () => pool.end(),
   };
 }
 
@@ -254,7 +258,7 @@ function formatMs(value: number): string {
 
 function openTarget(options: SpamOptions): Promise<UpdateTarget> {
   return options.mode === 'api'
-    ? openApiTarget(options.url)
+    ? openApiTarget(options.url, options.databaseUrl)
     : openSqlTarget(options.databaseUrl, options.concurrency);
 }
 

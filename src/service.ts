@@ -20,9 +20,10 @@ import { createOutboxEvents, type OutboxEvents } from './outbox/events';
 import { notifyClientHandler } from './outbox/handlers/notify-client';
 import { createListener, type Listener } from './outbox/listener';
 import { createRegistry, type AnyHandler } from './outbox/registry';
+import { createRetention, type Retention } from './outbox/retention';
+import { createWakeGate } from './outbox/wake-gate';
 import { sinkHandler, type Sink } from './sinks/sink';
 import { closeSinks, createSinks } from './sinks/sink-registry';
-import { createRetention, type Retention } from './outbox/retention';
 
 export interface ServiceOptions {
   config: Config;
@@ -89,6 +90,10 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       pollIntervalMs: config.OUTBOX_POLL_INTERVAL_MS,
       backoff: { baseMs: config.OUTBOX_RETRY_BASE_MS, maxMs: config.OUTBOX_RETRY_MAX_MS },
     },
+    wakeGate:
+      config.OUTBOX_WAKEUP === 'gated'
+        ? (workerId) => createWakeGate({ pool, workerId, logger })
+        : undefined,
   });
   const listener = createListener({
     connectionString: opts.databaseUrl,

@@ -24,3 +24,5 @@ grant select, insert, update on notifications to :"app_role";
 grant usage on sequence notifications_id_seq to :"app_role";
 -- Readiness and start-up compare the applied migrations with the code's.
 grant select on schema_migrations to :"app_role";
+-- The wake-up gate (0040): each dispatcher registers, flips and removes its own row.
+grant select, insert, update, delete on outbox_dispatchers to :"app_role";

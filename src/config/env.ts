@@ -95,6 +95,10 @@ export const envSchema = z
       .min(10)
       .default(1000)
       .describe('fallback poll: the most a lost wake-up can delay an event'),
+    OUTBOX_WAKEUP: z
+      .enum(['gated', 'notify'])
+      .default('gated')
+      .describe('gated: writers NOTIFY only while no dispatcher is awake; notify: on every commit'),
     OUTBOX_RETRY_BASE_MS: positiveInt
       .default(1000)
       .describe('first retry delay; doubles per attempt'),

@@ -9,6 +9,7 @@ import type { HandlerRegistry } from './registry';
 import { claimBatch } from './sql/claim';
 import { extendLease, releaseClaims } from './sql/lease';
 import type { BackoffSettings } from './sql/settle';
+import { alwaysNotifyGate, type WakeGate } from './wake-gate';
 
 export interface DispatcherOptions {
   batchSize: number;
@@ -27,6 +28,8 @@ export interface DispatcherDeps {
   events: OutboxEvents;
   options: DispatcherOptions;
   workerId?: string;
+  /** Tells writers when to ring NOTIFY (src/outbox/wake-gate.ts); default: always. */
+  wakeGate?: (workerId: string) => WakeGate;
 }
 
 export interface Dispatcher {
@@ -45,6 +48,13 @@ export interface Dispatcher {
 /** Errors of our own database calls: wait this long before the next try (capped exponential). */
 const ERROR_BACKOFF_MS = { base: 100, max: 5_000 };
 
+/**
+ * After going idle, a lane claims once at once and once more after this linger before the long
+ * sleep: a writer that read "awake" just before the flip commits without ringing, and a commit is
+ * typically done within a few ms (fsync included). Later ones wait for the fallback poll.
+ */
+export const IDLE_LINGER_MS = 25;
+
 export function makeWorkerId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 }
@@ -54,13 +64,17 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const workerId = deps.workerId ?? makeWorkerId();
   const logger = deps.logger.child({ component: 'dispatcher', workerId });
   const abort = new AbortController();
+  const gate = deps.wakeGate?.(workerId) ?? alwaysNotifyGate;
 
   let running = false;
   let loops: Promise<void>[] = [];
   let wakeSeq = 0;
   const sleepers = new Set<() => void>();
+  /** Lanes whose last claim came back empty. */
+  let restingLanes = 0;
 
   function nudge(): void {
+    if (running) gate.markAwake();
     wakeSeq++;
     for (const wake of [...sleepers]) wake();
   }
@@ -132,8 +146,33 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     return () => clearInterval(timer);
   }
 
+  /**
+   * What a lane does after an empty claim. `sinceIdle` counts this lane's empty claims since it
+   * flipped the gate idle (0: it did not). Returns the new count.
+   */
+  async function rest(seq: number, sinceIdle: number): Promise<number> {
+    restingLanes++;
+    try {
+      if (restingLanes === options.concurrency && gate.awake) {
+        // Every lane is out of work: writers must ring again before we sleep, and a writer that
+        // read "awake" just before this flip may have committed since: claim once more at once.
+        await gate.markIdle();
+        return 1;
+      }
+      if (sinceIdle === 1) {
+        await sleep(IDLE_LINGER_MS, seq);
+        return 2;
+      }
+      await sleep(options.pollIntervalMs, seq);
+      return sinceIdle;
+    } finally {
+      restingLanes--;
+    }
+  }
+
   async function loop(lane: number): Promise<void> {
     let failures = 0;
+    let sinceIdle = 0;
     while (running) {
       const seq = wakeSeq;
       try {
@@ -144,9 +183,14 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         });
         failures = 0;
         if (rows.length === 0) {
-          await sleep(options.pollIntervalMs, seq);
+          sinceIdle = await rest(seq, sinceIdle);
           continue;
         }
+        sinceIdle = 0;
+        gate.markAwake();
+        // A full batch means a backlog: wake the resting lanes, since writers no longer ring
+        // while we are awake.
+        if (rows.length === options.batchSize) nudge();
         events.emit('claimed', { workerId, count: rows.length });
         const stopLease = keepLeased(rows.map((r) => r.id));
         try {
@@ -215,6 +259,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         });
       }
       loops = [];
+      await gate.stop();
       logger.info({ drained, released }, 'dispatcher stopped');
       return { drained, released };
     },

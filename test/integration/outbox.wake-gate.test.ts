@@ -1,0 +1,126 @@
+import pg from 'pg';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { startTestService, stopAllServices } from '../helpers/service';
+import { waitFor } from '../helpers/wait';
+
+let db: TestDatabase;
+beforeEach(async () => {
+  db = await createTestDatabase();
+  await db.seed();
+});
+afterEach(async () => {
+  await stopAllServices();
+  await db.drop();
+});
+
+/**
+ * Runs `write`, then sends a marker notification on the same channel, and returns the payloads
+ * received before the marker. Notifications arrive in commit order, so "no '' before the marker"
+ * proves the write did not notify, without waiting a fixed time.
+ */
+async function notificationsOf(write: () => Promise<unknown>): Promise<string[]> {
+  const listener = new pg.Client({ connectionString: db.url });
+  await listener.connect();
+  const received: string[] = [];
+  listener.on('notification', (n) => received.push(n.payload ?? ''));
+  try {
+    await listener.query('listen outbox');
+    await write();
+    await db.pool.query(`select pg_notify('outbox', 'marker')`);
+    await waitFor('the marker notification', () => received.includes('marker'));
+    return received.slice(0, received.indexOf('marker'));
+  } finally {
+    await listener.end();
+  }
+}
+
+/** Changes the status of an order, whatever it was: one captured event. */
+const ship = (id: number) =>
+  db.pool.query(
+    `update orders set status = case status when 'shipped' then 'delivered' else 'shipped' end
+      where id = $1`,
+    [id],
+  );
+
+async function pendingOrDone(orderId: number) {
+  const { rows } = await db.pool.query(
+    `select status from outbox where aggregate_type = 'order' and aggregate_id = $1
+      order by id desc limit 1`,
+    [String(orderId)],
+  );
+  return rows[0]?.status as string | undefined;
+}
+
+describe('the wake-up gate in the capture trigger', () => {
+  test('with no dispatcher registered, every capturing commit notifies (as before)', async () => {
+    expect(await notificationsOf(() => ship(1))).toEqual(['']);
+  });
+
+  test('while a dispatcher is awake, writers do not notify; the row is still captured', async () => {
+    await db.pool.query(
+      `insert into outbox_dispatchers (worker_id, awake_until) values ('awake', now() + interval '1 hour')`,
+    );
+    expect(await notificationsOf(() => ship(1))).toEqual([]);
+    expect(await pendingOrDone(1)).toBe('pending');
+  });
+
+  test('an idle dispatcher, or one whose awake flag expired, makes writers notify', async () => {
+    await db.pool.query(
+      `insert into outbox_dispatchers (worker_id, awake_until)
+       values ('idle', null), ('dead', now() - interval '1 second')`,
+    );
+    expect(await notificationsOf(() => ship(1))).toEqual(['']);
+  });
+});
+
+describe('the dispatcher behind the gate', () => {
+  test('goes idle when out of work, and a writer then wakes it with NOTIFY (not the poll)', async () => {
+    // The poll is a minute away: only the notification can get the event handled in time.
+    const service = await startTestService(db.url, { env: { OUTBOX_POLL_INTERVAL_MS: '60000' } });
+    let notifications = 0;
+    service.events.on('listener:notification', () => notifications++);
+    await waitFor('the dispatcher to register as idle', async () => {
+      const { rows } = await db.pool.query(
+        `select awake_until from outbox_dispatchers where worker_id = $1`,
+        [service.dispatcher.workerId],
+      );
+      return rows.length === 1 && rows[0].awake_until === null;
+    });
+    await ship(3);
+    await waitFor('the event to be done', async () => (await pendingOrDone(3)) === 'done');
+    expect(notifications).toBeGreaterThan(0);
+  });
+
+  test('with every notification suppressed, events are still handled by the fallback poll', async () => {
+    // A phantom dispatcher that claims to be awake forever: no writer ever rings.
+    await db.pool.query(
+      `insert into outbox_dispatchers (worker_id, awake_until) values ('phantom', 'infinity')`,
+    );
+    const service = await startTestService(db.url, { env: { OUTBOX_POLL_INTERVAL_MS: '200' } });
+    let notifications = 0;
+    service.events.on('listener:notification', () => notifications++);
+    for (const id of [4, 5, 6]) await ship(id);
+    for (const id of [4, 5, 6]) {
+      await waitFor(
+        `order ${id}'s event to be done`,
+        async () => (await pendingOrDone(id)) === 'done',
+      );
+    }
+    expect(notifications).toBe(0);
+  });
+
+  test('stop() removes its flag, so writers notify again', async () => {
+    const service = await startTestService(db.url);
+    await waitFor('the dispatcher to register', async () => {
+      const { rowCount } = await db.pool.query(
+        `select 1 from outbox_dispatchers where worker_id = $1`,
+        [service.dispatcher.workerId],
+      );
+      return rowCount === 1;
+    });
+    await service.stop();
+    const { rowCount } = await db.pool.query(`select 1 from outbox_dispatchers`);
+    expect(rowCount).toBe(0);
+    expect(await notificationsOf(() => ship(2))).toEqual(['']);
+  });
+});
