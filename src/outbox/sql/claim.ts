@@ -10,7 +10,8 @@ import type { OutboxRow } from '../types';
  * fires the trigger holds the row lock until commit). SKIP LOCKED lets any number of workers claim
  * at once without waiting for each other; a head row locked by another claimer is skipped, and the
  * rows behind it still see it open, so they wait too. `attempts` counts claims, so an event that
- * keeps crashing its worker still goes dead.
+ * keeps crashing its worker still goes dead. The head check is a function (migration 0041) so that
+ * the plan stays "walk outbox_open in id order, stop at the limit" whatever the statistics say.
  */
 export async function claimBatch(
   db: Pick<pg.Pool, 'query'>,
@@ -24,12 +25,7 @@ export async function claimBatch(
               where o.status in ('pending', 'processing')
                 and ((o.status = 'pending' and o.available_at <= now())
                      or (o.status = 'processing' and o.locked_until < now()))
-                and not exists (
-                      select 1 from outbox earlier
-                       where earlier.aggregate_type = o.aggregate_type
-                         and earlier.aggregate_id = o.aggregate_id
-                         and earlier.id < o.id
-                         and earlier.status in ('pending', 'processing'))
+                and outbox_is_head(o.aggregate_type, o.aggregate_id, o.id)
               order by o.id
               limit $1
                 for update of o skip locked
