@@ -12,7 +12,7 @@ import { createOrdersService } from './orders/orders.service';
 import { createDispatcher, type Dispatcher } from './outbox/dispatcher';
 import { createOutboxEvents, type OutboxEvents } from './outbox/events';
 import { notifyClientHandler } from './outbox/handlers/notify-client';
-import { createListener, type Listener } from './outbox/listener';
+import { createListener, type HeartbeatOptions, type Listener } from './outbox/listener';
 import { createRegistry, type AnyHandler } from './outbox/registry';
 
 export interface ServiceOptions {
@@ -25,6 +25,8 @@ export interface ServiceOptions {
   handlers?: AnyHandler[];
   /** Listen on this port instead of config.PORT (0: any free port). */
   port?: number;
+  /** The listener's self-NOTIFY heartbeat; tests shorten it. */
+  heartbeat?: Partial<HeartbeatOptions>;
 }
 
 export interface Service {
@@ -76,6 +78,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     logger,
     events,
     onWake: () => dispatcher.nudge(),
+    pool,
+    heartbeat: opts.heartbeat,
   });
 
   async function readiness(): Promise<ReadinessCheck> {
