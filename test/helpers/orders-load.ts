@@ -46,12 +46,14 @@ export async function cycleStatuses(
 }
 
 /** Counts of outbox rows by status (missing statuses are 0). */
-export async function outboxStatusCounts(pool: pg.Pool): Promise<Record<string, number>> {
+export async function outboxStatusCounts(
+  pool: pg.Pool,
+): Promise<Record<'pending' | 'processing' | 'done' | 'dead', number>> {
   const { rows } = await pool.query<{ status: string; n: string }>(
     `select status, count(*) as n from outbox group by status`,
   );
-  const counts: Record<string, number> = { pending: 0, processing: 0, done: 0, dead: 0 };
-  for (const r of rows) counts[r.status] = Number(r.n);
+  const counts = { pending: 0, processing: 0, done: 0, dead: 0 };
+  for (const r of rows) counts[r.status as keyof typeof counts] = Number(r.n);
   return counts;
 }
 
