@@ -128,6 +128,7 @@ async function runTransactional(
   tx: pg.PoolClient,
   handler: AnyTransactionalHandler,
   jobs: Job[],
+  signal: AbortSignal,
 ): Promise<void> {
   const mine = jobs.filter((j) => j.event && j.pending.includes(handler));
   if (mine.length === 0) return;
@@ -140,10 +141,13 @@ async function runTransactional(
     await tx.query('release savepoint batch_handler');
     for (const job of mine) job.results.set(handler.name, null);
     return;
-  } catch {
+  } catch (err) {
+    // Cancelled at the shutdown deadline: going on event by event would only block again.
+    if (signal.aborted) throw err;
     await tx.query('rollback to savepoint batch_handler');
   }
   for (const job of mine) {
+    if (signal.aborted) throw new Error('shutting down: batch not settled');
     try {
       await tx.query('savepoint one_handler');
       await handler.handleBatch([job.event!], tx);
@@ -259,7 +263,7 @@ async function settleInTransaction(
   try {
     const owned = new Set(await lockOwnClaims(tx, { ids, workerId: deps.workerId }));
     const mine = jobs.filter((job) => owned.has(job.row.id));
-    for (const handler of transactional) await runTransactional(tx, handler, mine);
+    for (const handler of transactional) await runTransactional(tx, handler, mine, signal);
     const settlements = jobs.map((job) => settlementFor(job, deps.maxAttempts, now));
     const settled = new Set(
       await settleBatch(
