@@ -18,7 +18,7 @@ import { createOrdersService } from './orders/orders.service';
 import { createDispatcher, type Dispatcher } from './outbox/dispatcher';
 import { createOutboxEvents, type OutboxEvents } from './outbox/events';
 import { notifyClientHandler } from './outbox/handlers/notify-client';
-import { createListener, type Listener } from './outbox/listener';
+import { createListener, type HeartbeatOptions, type Listener } from './outbox/listener';
 import { createRegistry, type AnyHandler } from './outbox/registry';
 import { createRetention, type Retention } from './outbox/retention';
 import { createWakeGate } from './outbox/wake-gate';
@@ -35,6 +35,8 @@ export interface ServiceOptions {
   handlers?: AnyHandler[];
   /** Listen on this port instead of config.PORT (0: any free port). */
   port?: number;
+  /** The listener's self-NOTIFY heartbeat; tests shorten it. */
+  heartbeat?: Partial<HeartbeatOptions>;
 }
 
 export interface Service {
@@ -100,6 +102,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     logger,
     events,
     onWake: () => dispatcher.nudge(),
+    pool,
+    heartbeat: opts.heartbeat,
   });
 
   const gauges = createOutboxGauges({ pool, logger });

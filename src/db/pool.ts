@@ -55,6 +55,13 @@ export async function withTransaction<T>(
 ): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
+  // A checked-out client has no error listener of the pool's: a connection killed between two
+  // statements (the server shutting down: 57P01) would emit an unhandled 'error' and crash the
+  // process. Keep it; the next statement fails, and release(broken) destroys the client.
+  const onError = (err: Error) => {
+    broken = err;
+  };
+  client.on('error', onError);
   try {
     await client.query('begin');
     const result = await fn(client);
@@ -69,6 +76,7 @@ export async function withTransaction<T>(
     }
     throw err;
   } finally {
+    client.removeListener('error', onError);
     client.release(broken);
   }
 }

@@ -202,6 +202,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
                 workerId,
                 maxAttempts: options.maxAttempts,
                 backoff: options.backoff,
+                settleRetryMs: options.leaseMs,
               },
               rows,
               abort.signal,

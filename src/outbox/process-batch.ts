@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { withTransaction } from '../db/pool';
-import { errorMessage } from '../db/errors';
+import { errorMessage, isTransientDbError } from '../db/errors';
 import { eventPayloadSchemas, isKnownEventType, type OutboxEvent } from './event-types';
 import { PermanentError, RetryLaterError } from './handler';
 import type {
@@ -9,6 +9,7 @@ import type {
   AnyTransactionalHandler,
   HandlerRegistry,
 } from './registry';
+import { lockOwnClaims } from './sql/lease';
 import { settleBatch, type BackoffSettings, type Settlement } from './sql/settle';
 import type { DeliveryState, OutboxRow } from './types';
 
@@ -18,7 +19,15 @@ export interface BatchDeps {
   workerId: string;
   maxAttempts: number;
   backoff: BackoffSettings;
+  /**
+   * How long to keep retrying the settle transaction while the database is unreachable (the
+   * lease: past it, another worker owns the rows anyway).
+   */
+  settleRetryMs: number;
 }
+
+/** Delays between tries of a settle transaction that failed on a transient error. */
+const SETTLE_RETRY_MS = { base: 100, max: 2_000 };
 
 interface Failure {
   error: string;
@@ -119,6 +128,7 @@ async function runTransactional(
   tx: pg.PoolClient,
   handler: AnyTransactionalHandler,
   jobs: Job[],
+  signal: AbortSignal,
 ): Promise<void> {
   const mine = jobs.filter((j) => j.event && j.pending.includes(handler));
   if (mine.length === 0) return;
@@ -131,10 +141,13 @@ async function runTransactional(
     await tx.query('release savepoint batch_handler');
     for (const job of mine) job.results.set(handler.name, null);
     return;
-  } catch {
+  } catch (err) {
+    // Cancelled at the shutdown deadline: going on event by event would only block again.
+    if (signal.aborted) throw err;
     await tx.query('rollback to savepoint batch_handler');
   }
   for (const job of mine) {
+    if (signal.aborted) throw new Error('shutting down: batch not settled');
     try {
       await tx.query('savepoint one_handler');
       await handler.handleBatch([job.event!], tx);
@@ -210,14 +223,62 @@ export async function processBatch(
     ),
   ];
   const now = new Date().toISOString();
-  return withTransaction(deps.pool, async (tx) => {
-    for (const handler of transactional) await runTransactional(tx, handler, jobs);
+  const ids = rows.map((r) => r.id);
+  const giveUpAt = Date.now() + deps.settleRetryMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await withTransaction(deps.pool, (tx) =>
+        settleInTransaction(deps, tx, jobs, ids, transactional, now, signal),
+      );
+    } catch (err) {
+      // The handlers' external effects happened: a settle lost to a database blip is retried,
+      // rather than letting the lease run out and the whole batch run again.
+      const delay = Math.min(SETTLE_RETRY_MS.max, SETTLE_RETRY_MS.base * 2 ** (attempt - 1));
+      if (!isTransientDbError(err) || signal.aborted || Date.now() + delay > giveUpAt) throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
+async function settleInTransaction(
+  deps: BatchDeps,
+  tx: pg.PoolClient,
+  jobs: Job[],
+  ids: string[],
+  transactional: AnyTransactionalHandler[],
+  now: string,
+  signal: AbortSignal,
+): Promise<BatchOutcome[]> {
+  // At the shutdown deadline, cancel this transaction's statement so that its row locks go and
+  // stop() can give the claims back (a handler blocked on a lock would otherwise hold them).
+  const pid = (tx as unknown as { processID?: number }).processID;
+  const cancel = () => {
+    if (!pid) return;
+    deps.pool
+      .query({ name: 'outbox.cancel_settle', text: 'select pg_cancel_backend($1)', values: [pid] })
+      .catch(() => undefined); // best effort: the statement_timeout bounds it anyway
+  };
+  if (signal.aborted) throw new Error('shutting down: batch not settled');
+  signal.addEventListener('abort', cancel, { once: true });
+  try {
+    const owned = new Set(await lockOwnClaims(tx, { ids, workerId: deps.workerId }));
+    const mine = jobs.filter((job) => owned.has(job.row.id));
+    for (const handler of transactional) await runTransactional(tx, handler, mine, signal);
     const settlements = jobs.map((job) => settlementFor(job, deps.maxAttempts, now));
-    const settled = new Set(await settleBatch(tx, deps.workerId, deps.backoff, settlements));
+    const settled = new Set(
+      await settleBatch(
+        tx,
+        deps.workerId,
+        deps.backoff,
+        settlements.filter((s) => owned.has(s.id)),
+      ),
+    );
     return jobs.map((job, i) => ({
       job,
       settlement: settlements[i]!,
       settled: settled.has(job.row.id),
     }));
-  });
+  } finally {
+    signal.removeEventListener('abort', cancel);
+  }
 }

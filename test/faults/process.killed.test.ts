@@ -1,0 +1,72 @@
+import { killAllChildren, startChildService } from '../helpers/child-service';
+import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import {
+  addOrders,
+  cycleStatuses,
+  outboxStatusCounts,
+  statusChangeIds,
+} from '../helpers/orders-load';
+import { claimedBy, holdTableLock, serviceWaitsOnLock } from '../helpers/table-lock';
+import { waitFor } from '../helpers/wait';
+
+// Issue 3, 8b: a service process SIGKILLed in the middle of a batch, then started again.
+
+let db: TestDatabase;
+beforeEach(async () => {
+  db = await createTestDatabase();
+  await db.seed();
+});
+afterEach(async () => {
+  await killAllChildren();
+  await db.drop();
+});
+
+const LEASE_MS = 1500;
+
+test('a process killed mid-batch: its claims are taken over after the lease, every event handled, no effect twice', async () => {
+  const orders = await addOrders(db.pool, 40);
+  await cycleStatuses(db.pool, orders, 10);
+  const env = { OUTBOX_LEASE_MS: String(LEASE_MS), OUTBOX_BATCH_SIZE: '50' };
+
+  // Freeze the first process inside its batches: claimed, handler's INSERT waiting on a lock.
+  const lock = await holdTableLock(db.pool, 'notifications');
+  const first = await startChildService(db.url, env);
+  await waitFor('the first process to be stuck mid-batch', () => serviceWaitsOnLock(db.pool));
+  const orphans = await claimedBy(db.pool, first.pid);
+  expect(orphans.length).toBeGreaterThan(0);
+
+  // The second process runs before the first dies, so it could take the orphans over at once:
+  // only the lease holds it back.
+  const second = await startChildService(db.url, env);
+  first.kill('SIGKILL');
+  expect(await first.exited).toMatchObject({ signal: 'SIGKILL' });
+  await lock.release();
+  await cycleStatuses(db.pool, orders, 5); // more work arrives meanwhile
+
+  const events = await statusChangeIds(db.pool);
+  await waitFor(
+    'every event to be done',
+    async () => {
+      const counts = await outboxStatusCounts(db.pool);
+      return counts.pending + counts.processing + counts.dead === 0;
+    },
+    { timeoutMs: 20_000 },
+  ).catch((err) => {
+    throw new Error(`${(err as Error).message}\n${second.output()}`);
+  });
+
+  // The orphans were taken over (a second claim), but only once their lease had run out.
+  const { rows: after } = await db.pool.query(
+    `select id, attempts, processed_at from outbox where id = any($1::bigint[]) order by id`,
+    [orphans.map((o) => o.id)],
+  );
+  after.forEach((row, i) => {
+    expect(row.attempts).toBe(2);
+    expect(row.processed_at.getTime()).toBeGreaterThanOrEqual(orphans[i]!.locked_until.getTime());
+  });
+  // One notification per event: the killed process's half-done batches left nothing behind.
+  const { rows } = await db.pool.query(
+    `select count(*)::int as n, count(distinct event_id)::int as events from notifications`,
+  );
+  expect(rows[0]).toEqual({ n: events.length, events: events.length });
+});
