@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { errorMessage, isTransientDbError } from '../db/errors';
 import type { Logger } from '../observability/logger';
 import type { OutboxEvents } from './events';
-import { processBatch, type BatchOutcome } from './process-batch';
+import { processBatch, processLockedBatch, type BatchOutcome } from './process-batch';
 import type { HandlerRegistry } from './registry';
 import { claimBatch } from './sql/claim';
 import { extendLease, releaseClaims } from './sql/lease';
@@ -170,50 +170,64 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     }
   }
 
+  const batchDeps = {
+    pool,
+    registry,
+    workerId,
+    maxAttempts: options.maxAttempts,
+    backoff: options.backoff,
+    settleRetryMs: options.leaseMs,
+  };
+
+  /** Marks this dispatcher awake once a claim found work (writers stop ringing meanwhile). */
+  function foundWork(count: number): void {
+    gate.markAwake();
+    // A full batch means a backlog: wake the resting lanes, since writers no longer ring while
+    // we are awake.
+    if (count === options.batchSize) nudge();
+    events.emit('claimed', { workerId, count });
+  }
+
+  /** The leasing path: claim, run the handlers outside any transaction, settle. */
+  async function claimAndProcess(): Promise<BatchOutcome[]> {
+    const rows = await claimBatch(pool, {
+      limit: options.batchSize,
+      workerId,
+      leaseMs: options.leaseMs,
+    });
+    if (rows.length === 0) return [];
+    foundWork(rows.length);
+    const stopLease = keepLeased(rows.map((r) => r.id));
+    try {
+      return await processBatch(batchDeps, rows, abort.signal, options.batchSize);
+    } finally {
+      stopLease();
+    }
+  }
+
+  /** The in-transaction path (every handler is transactional): lock, handle, settle, commit. */
+  async function lockAndProcess(): Promise<BatchOutcome[]> {
+    const outcomes = await processLockedBatch(batchDeps, options.batchSize, abort.signal);
+    if (outcomes.length > 0) foundWork(outcomes.length);
+    return outcomes;
+  }
+
   async function loop(lane: number): Promise<void> {
     let failures = 0;
     let sinceIdle = 0;
     while (running) {
       const seq = wakeSeq;
       try {
-        const rows = await claimBatch(pool, {
-          limit: options.batchSize,
-          workerId,
-          leaseMs: options.leaseMs,
-        });
+        const claimed = registry.hasExternal ? await claimAndProcess() : await lockAndProcess();
         failures = 0;
-        if (rows.length === 0) {
+        if (claimed.length === 0) {
           sinceIdle = await rest(seq, sinceIdle);
           continue;
         }
         sinceIdle = 0;
-        gate.markAwake();
-        // A full batch means a backlog: wake the resting lanes, since writers no longer ring
-        // while we are awake.
-        if (rows.length === options.batchSize) nudge();
-        events.emit('claimed', { workerId, count: rows.length });
-        const stopLease = keepLeased(rows.map((r) => r.id));
-        try {
-          report(
-            await processBatch(
-              {
-                pool,
-                registry,
-                workerId,
-                maxAttempts: options.maxAttempts,
-                backoff: options.backoff,
-                settleRetryMs: options.leaseMs,
-              },
-              rows,
-              abort.signal,
-              options.batchSize,
-            ),
-          );
-        } finally {
-          stopLease();
-        }
+        report(claimed);
       } catch (err) {
-        // The claimed rows (if any) stay leased and are retried when the lease runs out.
+        // Leased rows (if any) are retried when the lease runs out; locked ones were rolled back.
         failures++;
         const delay = Math.min(ERROR_BACKOFF_MS.max, ERROR_BACKOFF_MS.base * 2 ** (failures - 1));
         const log = isTransientDbError(err) ? logger.warn.bind(logger) : logger.error.bind(logger);

@@ -9,8 +9,14 @@ import type {
   AnyTransactionalHandler,
   HandlerRegistry,
 } from './registry';
+import { lockBatch } from './sql/claim';
 import { lockOwnClaims } from './sql/lease';
-import { settleBatch, type BackoffSettings, type Settlement } from './sql/settle';
+import {
+  settleBatch,
+  settleLockedBatch,
+  type BackoffSettings,
+  type Settlement,
+} from './sql/settle';
 import type { DeliveryState, OutboxRow } from './types';
 
 export interface BatchDeps {
@@ -160,6 +166,17 @@ async function runTransactional(
   }
 }
 
+/** The transactional handlers owed by any of the jobs, each once. */
+function transactionalHandlersOf(jobs: Job[]): AnyTransactionalHandler[] {
+  return [
+    ...new Set(
+      jobs.flatMap((j) =>
+        j.pending.filter((h): h is AnyTransactionalHandler => h.kind === 'transactional'),
+      ),
+    ),
+  ];
+}
+
 /** Decides what becomes of the event, and what each handler's delivery state is now. */
 export function settlementFor(job: Job, maxAttempts: number, now: string): Settlement {
   const { row } = job;
@@ -215,13 +232,7 @@ export async function processBatch(
   const jobs = rows.map((row) => prepareJob(row, deps.registry));
   await runExternal(jobs, signal, externalConcurrency);
 
-  const transactional = [
-    ...new Set(
-      jobs.flatMap((j) =>
-        j.pending.filter((h): h is AnyTransactionalHandler => h.kind === 'transactional'),
-      ),
-    ),
-  ];
+  const transactional = transactionalHandlersOf(jobs);
   const now = new Date().toISOString();
   const ids = rows.map((r) => r.id);
   const giveUpAt = Date.now() + deps.settleRetryMs;
@@ -249,17 +260,8 @@ async function settleInTransaction(
   now: string,
   signal: AbortSignal,
 ): Promise<BatchOutcome[]> {
-  // At the shutdown deadline, cancel this transaction's statement so that its row locks go and
-  // stop() can give the claims back (a handler blocked on a lock would otherwise hold them).
-  const pid = (tx as unknown as { processID?: number }).processID;
-  const cancel = () => {
-    if (!pid) return;
-    deps.pool
-      .query({ name: 'outbox.cancel_settle', text: 'select pg_cancel_backend($1)', values: [pid] })
-      .catch(() => undefined); // best effort: the statement_timeout bounds it anyway
-  };
   if (signal.aborted) throw new Error('shutting down: batch not settled');
-  signal.addEventListener('abort', cancel, { once: true });
+  const stopCancel = cancelOnAbort(deps.pool, tx, signal);
   try {
     const owned = new Set(await lockOwnClaims(tx, { ids, workerId: deps.workerId }));
     const mine = jobs.filter((job) => owned.has(job.row.id));
@@ -279,6 +281,69 @@ async function settleInTransaction(
       settled: settled.has(job.row.id),
     }));
   } finally {
-    signal.removeEventListener('abort', cancel);
+    stopCancel();
   }
+}
+
+/**
+ * At the shutdown deadline, cancels the transaction's running statement so that its row locks go
+ * and stop() can give the claims back (a handler blocked on a lock would otherwise hold them).
+ * Returns the function that disarms it.
+ */
+function cancelOnAbort(pool: pg.Pool, tx: pg.PoolClient, signal: AbortSignal): () => void {
+  const pid = (tx as unknown as { processID?: number }).processID;
+  const cancel = () => {
+    if (!pid) return;
+    pool
+      .query({ name: 'outbox.cancel_settle', text: 'select pg_cancel_backend($1)', values: [pid] })
+      .catch(() => undefined); // best effort: the statement_timeout bounds it anyway
+  };
+  signal.addEventListener('abort', cancel, { once: true });
+  return () => signal.removeEventListener('abort', cancel);
+}
+
+/**
+ * The in-transaction path, for registries whose handlers are all transactional (the built-in
+ * set): lock a batch, run the handlers and settle, all in one transaction. Nothing leaves the
+ * database, so there is nothing to lease: the row locks hold the batch, and a crash or a failed
+ * commit rolls the whole of it back, effects included. Returns no outcome when nothing was
+ * claimable.
+ */
+export async function processLockedBatch(
+  deps: BatchDeps,
+  limit: number,
+  signal: AbortSignal,
+): Promise<BatchOutcome[]> {
+  const now = new Date().toISOString();
+  if (signal.aborted) return [];
+  return withTransaction(deps.pool, async (tx) => {
+    const stopCancel = cancelOnAbort(deps.pool, tx, signal);
+    try {
+      return await handleLocked(deps, tx, limit, signal, now);
+    } finally {
+      stopCancel();
+    }
+  });
+}
+
+async function handleLocked(
+  deps: BatchDeps,
+  tx: pg.PoolClient,
+  limit: number,
+  signal: AbortSignal,
+  now: string,
+): Promise<BatchOutcome[]> {
+  const rows = await lockBatch(tx, { limit });
+  if (rows.length === 0) return [];
+  // settlementFor counts this run as an attempt, as the leasing claim would have.
+  const jobs = rows.map((row) => prepareJob({ ...row, attempts: row.attempts + 1 }, deps.registry));
+  for (const handler of transactionalHandlersOf(jobs))
+    await runTransactional(tx, handler, jobs, signal);
+  const settlements = jobs.map((job) => settlementFor(job, deps.maxAttempts, now));
+  const settled = new Set(await settleLockedBatch(tx, deps.backoff, settlements));
+  return jobs.map((job, i) => ({
+    job,
+    settlement: settlements[i]!,
+    settled: settled.has(job.row.id),
+  }));
 }

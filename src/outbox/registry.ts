@@ -11,6 +11,8 @@ export interface HandlerRegistry {
   /** Handlers subscribed to this event type, in registration order. */
   handlersFor(eventType: string): readonly AnyHandler[];
   readonly names: readonly string[];
+  /** True when some handler acts outside the database (then events are leased, not locked). */
+  readonly hasExternal: boolean;
 }
 
 export function createRegistry(handlers: readonly AnyHandler[]): HandlerRegistry {
@@ -22,6 +24,7 @@ export function createRegistry(handlers: readonly AnyHandler[]): HandlerRegistry
   const cache = new Map<string, readonly AnyHandler[]>();
   return {
     names,
+    hasExternal: handlers.some((h) => h.kind === 'external'),
     handlersFor(eventType) {
       let found = cache.get(eventType);
       if (!found) {

@@ -13,7 +13,7 @@ beforeEach(async () => {
   await db.seed();
   await db.pool.query(
     `create table effects (seq bigint generated always as identity, event_id bigint not null,
-                           order_id text not null)`,
+                           order_id text not null, by_instance text not null)`,
   );
 });
 afterEach(async () => {
@@ -22,31 +22,23 @@ afterEach(async () => {
 });
 
 /** A transactional handler whose effect has no unique key: only the claim keeps it single. */
-const effectWriter: TransactionalHandler<'order.status_changed'> = {
-  kind: 'transactional',
-  name: 'effect-writer',
-  eventTypes: ['order.status_changed'],
-  async handleBatch(events, tx) {
-    await tx.query(
-      'insert into effects (event_id, order_id) select * from unnest($1::bigint[], $2::text[])',
-      [events.map((e) => e.id), events.map((e) => e.aggregateId)],
-    );
-  },
-};
+function effectWriter(by: string): TransactionalHandler<'order.status_changed'> {
+  return {
+    kind: 'transactional',
+    name: 'effect-writer',
+    eventTypes: ['order.status_changed'],
+    async handleBatch(events, tx) {
+      await tx.query(
+        `insert into effects (event_id, order_id, by_instance)
+         select e, o, $3 from unnest($1::bigint[], $2::text[]) as u(e, o)`,
+        [events.map((e) => e.id), events.map((e) => e.aggregateId), by],
+      );
+    },
+  };
+}
 
-const ORDERS = 200;
-const ROUNDS = 25; // 200 x 25 = 5,000 status changes
-
-test('three instances: each event handled once per handler, each order in commit order', async () => {
-  const orders = await addOrders(db.pool, ORDERS);
-  const log = createCallLog();
-  for (const by of ['a', 'b', 'c'])
-    await startTestService(db.url, {
-      env: { OUTBOX_BATCH_SIZE: '50' },
-      handlers: [effectWriter, recordingHandler(log, { by })],
-    });
-
-  // Four writers, each moving its quarter of the orders on, one transaction per round.
+/** Four writers, each moving its quarter of the orders on, one transaction per round. */
+async function writeLoad(orders: number[]): Promise<void> {
   await Promise.all(
     [0, 1, 2, 3].map(async (lane) => {
       const mine = orders.filter((_, i) => i % 4 === lane);
@@ -58,6 +50,28 @@ test('three instances: each event handled once per handler, each order in commit
         );
     }),
   );
+}
+
+/** Events of each order, in id (commit) order. */
+function byOrder(rows: { id: string; order: string }[]): Map<string, string[]> {
+  const map = new Map<string, string[]>();
+  for (const r of rows) map.set(r.order, [...(map.get(r.order) ?? []), r.id]);
+  return map;
+}
+
+const ORDERS = 200;
+const ROUNDS = 25; // 200 x 25 = 5,000 status changes
+
+test('three instances: each event handled once per handler, each order in commit order', async () => {
+  const orders = await addOrders(db.pool, ORDERS);
+  const log = createCallLog();
+  for (const by of ['a', 'b', 'c'])
+    await startTestService(db.url, {
+      env: { OUTBOX_BATCH_SIZE: '50' },
+      handlers: [effectWriter(by), recordingHandler(log, { by })],
+    });
+
+  await writeLoad(orders);
   const { rows: events } = await db.pool.query<{ id: string; aggregate_id: string }>(
     `select id, aggregate_id from outbox where event_type = 'order.status_changed' order by id`,
   );
@@ -100,4 +114,38 @@ test('three instances: each event handled once per handler, each order in commit
   // The work was shared.
   const byInstance = new Set(log.calls.map((c) => c.by));
   expect(byInstance.size).toBeGreaterThanOrEqual(2);
+});
+
+test('three instances with only transactional handlers (batches locked, not leased): once each, in commit order', async () => {
+  const orders = await addOrders(db.pool, ORDERS);
+  for (const by of ['a', 'b', 'c'])
+    await startTestService(db.url, {
+      env: { OUTBOX_BATCH_SIZE: '50' },
+      handlers: [effectWriter(by)],
+    });
+  await writeLoad(orders);
+  const { rows: events } = await db.pool.query<{ id: string; order: string }>(
+    `select id, aggregate_id as order from outbox where event_type = 'order.status_changed' order by id`,
+  );
+  expect(events).toHaveLength(ORDERS * ROUNDS);
+  await waitFor(
+    'every event to be done',
+    async () => {
+      const c = await outboxStatusCounts(db.pool);
+      return c.pending + c.processing + c.dead === 0;
+    },
+    { timeoutMs: 30_000 },
+  );
+  const { rows: effects } = await db.pool.query<{ id: string; order: string; by: string }>(
+    'select event_id as id, order_id as order, by_instance as by from effects order by seq',
+  );
+  expect(effects).toHaveLength(events.length);
+  expect(new Set(effects.map((e) => e.id)).size).toBe(effects.length);
+  const expected = byOrder(events);
+  const written = byOrder(effects);
+  const outOfOrder = [...expected].filter(
+    ([order, ids]) => written.get(order)?.join() !== ids.join(),
+  );
+  expect(outOfOrder.map(([order]) => order)).toEqual([]);
+  expect(new Set(effects.map((e) => e.by)).size).toBeGreaterThanOrEqual(2);
 });

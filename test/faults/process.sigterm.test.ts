@@ -9,21 +9,32 @@ import {
 import { startTestService, stopAllServices } from '../helpers/service';
 import { claimedBy, holdTableLock, serviceWaitsOnLock } from '../helpers/table-lock';
 import { waitFor } from '../helpers/wait';
+import {
+  startWebhookReceiver,
+  TEST_WEBHOOK_SECRET,
+  type WebhookReceiver,
+} from '../helpers/webhook-receiver';
 
 // Issue 3, 8f: SIGTERM while work is in hand. main.ts exits 1 if shutdown takes longer than
 // OUTBOX_SHUTDOWN_MS + 5 s, so "exit code 0" also means "within the deadline".
 
 let db: TestDatabase;
 let orders: number[];
+let receiver: WebhookReceiver;
+/** A webhook sink makes the service lease its claims: these tests are about giving them back. */
+let leasing: Record<string, string>;
 beforeEach(async () => {
   db = await createTestDatabase();
   await db.seed();
   orders = await addOrders(db.pool, 40);
   await cycleStatuses(db.pool, orders, 5);
+  receiver = await startWebhookReceiver({ secret: TEST_WEBHOOK_SECRET });
+  leasing = { WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET: TEST_WEBHOOK_SECRET };
 });
 afterEach(async () => {
   await killAllChildren();
   await stopAllServices();
+  await receiver.close();
   await db.drop();
 });
 
@@ -75,6 +86,7 @@ test('SIGTERM while a batch is stuck past the deadline: exit 0, the claims given
   const lock = await holdTableLock(db.pool, 'notifications');
   try {
     const service = await startChildService(db.url, {
+      ...leasing,
       OUTBOX_SHUTDOWN_MS: '1500',
       OUTBOX_LEASE_MS: '60000', // a claim not given back would stay claimed for the whole test
     });
@@ -99,7 +111,7 @@ test('SIGTERM while a batch is stuck past the deadline: exit 0, the claims given
 
 test('SIGTERM while a batch can still finish: it finishes (no second attempt), exit 0', async () => {
   const lock = await holdTableLock(db.pool, 'notifications');
-  const service = await startChildService(db.url, { OUTBOX_SHUTDOWN_MS: '20000' });
+  const service = await startChildService(db.url, { ...leasing, OUTBOX_SHUTDOWN_MS: '20000' });
   try {
     await waitFor('a batch stuck mid-way', () => serviceWaitsOnLock(db.pool));
     const inHand = await claimedBy(db.pool, service.pid);

@@ -111,7 +111,9 @@ export interface ChildService extends ChildProcessHandle {
 
 /**
  * The real service (`ts-node --transpile-only src/main.ts`) in a child process on `databaseUrl`,
- * on a free port; resolves once /readyz answers 200. `env` adds or overrides variables.
+ * on a free port; resolves once /readyz answers 200. `env` adds or overrides variables. No sink
+ * is on unless `env` turns it on: the test's own environment (CI sets NATS_URL) must not decide
+ * which path the child takes.
  */
 export async function startChildService(
   databaseUrl: string,
@@ -126,6 +128,9 @@ export async function startChildService(
     LOG_PRETTY: 'false',
     OUTBOX_POLL_INTERVAL_MS: '500',
     OUTBOX_RETRY_BASE_MS: '50',
+    NATS_URL: '',
+    WEBHOOK_URLS: '',
+    SMTP_URL: '',
     ...env,
   });
   const url = `http://127.0.0.1:${port}`;

@@ -2,6 +2,15 @@ import type pg from 'pg';
 import type { OutboxRow } from '../types';
 
 /**
+ * What may be claimed now: pending rows whose backoff has passed, processing rows whose lease
+ * expired, and of those only the oldest open event of each aggregate. Shared by both claims.
+ */
+const CLAIMABLE = `o.status in ('pending', 'processing')
+                and ((o.status = 'pending' and o.available_at <= now())
+                     or (o.status = 'processing' and o.locked_until < now()))
+                and outbox_is_head(o.aggregate_type, o.aggregate_id, o.id)`;
+
+/**
  * Claims up to `limit` events in one statement and leases them to `workerId`.
  *
  * Claimable: pending rows whose backoff has passed, and processing rows whose lease expired (their
@@ -22,10 +31,7 @@ export async function claimBatch(
     text: `with candidates as (
              select o.id
                from outbox o
-              where o.status in ('pending', 'processing')
-                and ((o.status = 'pending' and o.available_at <= now())
-                     or (o.status = 'processing' and o.locked_until < now()))
-                and outbox_is_head(o.aggregate_type, o.aggregate_id, o.id)
+              where ${CLAIMABLE}
               order by o.id
               limit $1
                 for update of o skip locked
@@ -41,4 +47,28 @@ export async function claimBatch(
     values: [args.limit, args.workerId, args.leaseMs],
   });
   return rows.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1));
+}
+
+/**
+ * The claim of the in-transaction path (every handler is transactional): locks up to `limit`
+ * claimable events inside the caller's transaction instead of leasing them. The row locks are the
+ * lease: they hold until the transaction that also writes the effects and the ack ends, and a
+ * worker that dies mid-batch releases them with its connection. One write per event (the settle)
+ * instead of two (lease, then settle). `attempts` is raised by the settle, not here.
+ */
+export async function lockBatch(
+  tx: Pick<pg.PoolClient, 'query'>,
+  args: { limit: number },
+): Promise<OutboxRow[]> {
+  const { rows } = await tx.query<OutboxRow>({
+    name: 'outbox.lock_batch',
+    text: `select o.*
+             from outbox o
+            where ${CLAIMABLE}
+            order by o.id
+            limit $1
+              for update of o skip locked`,
+    values: [args.limit],
+  });
+  return rows;
 }
