@@ -181,6 +181,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     log.info('stopping: HTTP server');
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
+    // Requests still running get until the deadline, counted from now (the dispatcher's drain
+    // runs meanwhile); then their sockets are cut.
+    const forced = setTimeout(() => server.closeAllConnections(), config.OUTBOX_SHUTDOWN_MS);
     // Live pages hold a response open for ever: end them, or close() would wait for the deadline.
     live.close();
     log.info('stopping: listener');
@@ -190,8 +193,6 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     // After the drain: deliveries in hand still needed their connections.
     log.info('stopping: sinks');
     await closeSinks(sinks, log);
-    // Requests still running get until the same deadline; then their sockets are cut.
-    const forced = setTimeout(() => server.closeAllConnections(), config.OUTBOX_SHUTDOWN_MS);
     await closed;
     clearTimeout(forced);
     metrics.close();
