@@ -48,7 +48,7 @@ export interface Service {
   events: OutboxEvents;
   metrics: Metrics;
   retention: Retention;
-  /** Stops in order: retention, HTTP (and live streams), listener, dispatcher (draining within the deadline), sinks, pool. */
+  /** Stops in order: retention, HTTP (and live streams), listener, dispatcher (draining within the deadline), sinks, pools. */
   stop(): Promise<void>;
 }
 
@@ -75,12 +75,21 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     throw err;
   }
   const expectedVersion = await latestMigrationVersion();
+  // The dispatcher's own connections: under API load the shared pool's queue is long, and an
+  // event must not wait behind it (one per claim loop, one for lease and wake-up flag writes).
+  const dispatchPool = createPool({
+    connectionString: opts.databaseUrl,
+    max: config.OUTBOX_CONCURRENCY + 1,
+    logger,
+    connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
+    statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+  });
 
   const events = createOutboxEvents(logger);
-  const sinks = opts.handlers ? [] : createSinks({ config, pool, logger });
+  const sinks = opts.handlers ? [] : createSinks({ config, pool: dispatchPool, logger });
   const registry = createRegistry(opts.handlers ?? builtInHandlers(sinks));
   const dispatcher = createDispatcher({
-    pool,
+    pool: dispatchPool,
     registry,
     logger,
     events,
@@ -94,7 +103,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     },
     wakeGate:
       config.OUTBOX_WAKEUP === 'gated'
-        ? (workerId) => createWakeGate({ pool, workerId, logger })
+        ? (workerId) => createWakeGate({ pool: dispatchPool, workerId, logger })
         : undefined,
   });
   const listener = createListener({
@@ -196,7 +205,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     await closed;
     clearTimeout(forced);
     metrics.close();
-    await pool.end();
+    await Promise.all([pool.end(), dispatchPool.end()]);
     log.info('stopped');
   }
 

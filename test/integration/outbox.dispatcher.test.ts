@@ -149,6 +149,36 @@ describe('the listener and dispatcher', () => {
     );
   });
 
+  test('a transactional handler failing for one event fails only that event; the batch commits the rest', async () => {
+    const written: string[] = [];
+    const pickyNotify: TransactionalHandler<'order.status_changed'> = {
+      ...notifyClientHandler,
+      async handleBatch(events, tx) {
+        if (events.some((e) => e.aggregateId === '9')) throw new Error('order 9 refused');
+        await notifyClientHandler.handleBatch(events, tx);
+        written.push(...events.map((e) => e.id));
+      },
+    };
+    await startTestService(db.url, {
+      handlers: [pickyNotify],
+      env: { OUTBOX_RETRY_BASE_MS: '60000', OUTBOX_BATCH_SIZE: '50' },
+    });
+    await db.pool.query(`update orders set status = 'delivered' where id in (9, 10, 12)`);
+    const refused = await waitFor('order 9 event to be retrying', async () => {
+      const r = await outboxRow(await lastEventId(9));
+      return r.status === 'pending' && r.attempts === 1 && r;
+    });
+    expect(refused.last_error).toContain('order 9 refused');
+    for (const order of [10, 12]) {
+      await waitFor(
+        `order ${order} done`,
+        async () => (await outboxRow(await lastEventId(order))).status === 'done',
+      );
+      expect(await notificationsFor(order)).toHaveLength(1);
+    }
+    expect(await notificationsFor(9)).toHaveLength(0);
+  });
+
   test('a payload that does not match its schema is dead at once with the reason', async () => {
     await startTestService(db.url);
     const { rows } = await db.pool.query(
