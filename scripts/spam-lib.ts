@@ -1,14 +1,8 @@
 import { parseArgs } from 'node:util';
 
-export const ORDER_STATUSES = [
-  'pending',
-  'paid',
-  'packed',
-  'shipped',
-  'delivered',
-  'cancelled',
-] as const;
-export type OrderStatus = (typeof ORDER_STATUSES)[number];
+import { ORDER_STATUSES, type OrderStatus } from '../src/orders/orders.schema';
+
+export { ORDER_STATUSES, type OrderStatus };
 
 export type SpamMode = 'api' | 'sql';
 

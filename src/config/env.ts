@@ -77,7 +77,7 @@ export const envSchema = z
       .describe('human-readable logs (npm run dev sets it)'),
     PG_POOL_MAX: positiveInt
       .default(10)
-      .describe('connections in the pool shared by API and dispatcher'),
+      .describe("connections of the API's pool (the dispatcher has OUTBOX_CONCURRENCY + 1 more)"),
     PG_CONNECT_TIMEOUT_MS: positiveInt
       .default(5_000)
       .describe('longest wait for a pooled connection; then 503 (pool exhausted, database down)'),
