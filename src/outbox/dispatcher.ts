@@ -45,6 +45,12 @@ export interface Dispatcher {
   readonly running: boolean;
 }
 
+/**
+ * External deliveries of one batch in flight at once: a webhook receiver or an SMTP server should
+ * not see a whole batch (hundreds) of calls at once from one process.
+ */
+const EXTERNAL_CONCURRENCY = 32;
+
 /** Errors of our own database calls: wait this long before the next try (capped exponential). */
 const ERROR_BACKOFF_MS = { base: 100, max: 5_000 };
 
@@ -199,7 +205,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     foundWork(rows.length);
     const stopLease = keepLeased(rows.map((r) => r.id));
     try {
-      return await processBatch(batchDeps, rows, abort.signal, options.batchSize);
+      return await processBatch(batchDeps, rows, abort.signal, EXTERNAL_CONCURRENCY);
     } finally {
       stopLease();
     }
