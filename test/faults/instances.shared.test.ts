@@ -1,9 +1,8 @@
 import type { TransactionalHandler } from '../../src/outbox/handler';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { addOrders, outboxStatusCounts } from '../helpers/orders-load';
+import { addOrders, waitUntilAllDone } from '../helpers/orders-load';
 import { createCallLog, inIdOrder, recordingHandler } from '../helpers/recording-handler';
 import { startTestService, stopAllServices } from '../helpers/service';
-import { waitFor } from '../helpers/wait';
 
 // Issue 3, 8e: three instances on one database share 5,000 events over 200 orders.
 
@@ -77,14 +76,7 @@ test('three instances: each event handled once per handler, each order in commit
   );
   expect(events).toHaveLength(ORDERS * ROUNDS);
 
-  await waitFor(
-    'every event to be done',
-    async () => {
-      const c = await outboxStatusCounts(db.pool);
-      return c.pending + c.processing + c.dead === 0;
-    },
-    { timeoutMs: 30_000 },
-  );
+  await waitUntilAllDone(db.pool, 30_000);
 
   // Once per handler: the external one across instances, the transactional one in the database.
   expect(log.duplicates()).toEqual([]);
@@ -128,14 +120,7 @@ test('three instances with only transactional handlers (batches locked, not leas
     `select id, aggregate_id as order from outbox where event_type = 'order.status_changed' order by id`,
   );
   expect(events).toHaveLength(ORDERS * ROUNDS);
-  await waitFor(
-    'every event to be done',
-    async () => {
-      const c = await outboxStatusCounts(db.pool);
-      return c.pending + c.processing + c.dead === 0;
-    },
-    { timeoutMs: 30_000 },
-  );
+  await waitUntilAllDone(db.pool, 30_000);
   const { rows: effects } = await db.pool.query<{ id: string; order: string; by: string }>(
     'select event_id as id, order_id as order, by_instance as by from effects order by seq',
   );

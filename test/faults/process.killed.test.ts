@@ -3,8 +3,8 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import {
   addOrders,
   cycleStatuses,
-  outboxStatusCounts,
   statusChangeIds,
+  waitUntilAllDone,
 } from '../helpers/orders-load';
 import { claimedBy, holdTableLock, serviceWaitsOnLock } from '../helpers/table-lock';
 import { waitFor } from '../helpers/wait';
@@ -59,14 +59,7 @@ test('a process killed mid-batch: its claims are taken over after the lease, eve
   await cycleStatuses(db.pool, orders, 5); // more work arrives meanwhile
 
   const events = await statusChangeIds(db.pool);
-  await waitFor(
-    'every event to be done',
-    async () => {
-      const counts = await outboxStatusCounts(db.pool);
-      return counts.pending + counts.processing + counts.dead === 0;
-    },
-    { timeoutMs: 20_000 },
-  ).catch((err) => {
+  await waitUntilAllDone(db.pool, 20_000).catch((err) => {
     throw new Error(`${(err as Error).message}\n${second.output()}`);
   });
 
@@ -102,14 +95,7 @@ test('with only transactional handlers, a process killed mid-batch leaves nothin
   const second = await startChildService(db.url, env);
 
   const events = await statusChangeIds(db.pool);
-  await waitFor(
-    'every event to be done',
-    async () => {
-      const counts = await outboxStatusCounts(db.pool);
-      return counts.pending + counts.processing + counts.dead === 0;
-    },
-    { timeoutMs: 20_000 },
-  ).catch((err) => {
+  await waitUntilAllDone(db.pool, 20_000).catch((err) => {
     throw new Error(`${(err as Error).message}\n${second.output()}`);
   });
   // The killed batch counted for nothing: every event was handled on its first (counted) attempt.

@@ -5,6 +5,7 @@ import {
   cycleStatuses,
   outboxStatusCounts,
   statusChangeIds,
+  waitUntilAllDone,
 } from '../helpers/orders-load';
 import { startTestService, stopAllServices } from '../helpers/service';
 import { claimedBy, holdTableLock, serviceWaitsOnLock } from '../helpers/table-lock';
@@ -72,10 +73,7 @@ function httpLoad(service: ChildService) {
 
 async function everythingHandledOnce(): Promise<void> {
   const events = await statusChangeIds(db.pool);
-  await waitFor('every event to be done', async () => {
-    const c = await outboxStatusCounts(db.pool);
-    return c.pending + c.processing + c.dead === 0;
-  });
+  await waitUntilAllDone(db.pool);
   const { rows } = await db.pool.query(
     `select count(*)::int as n, count(distinct event_id)::int as events from notifications`,
   );
