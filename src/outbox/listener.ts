@@ -12,7 +12,12 @@ export const HEARTBEAT_CHANNEL = 'outbox_heartbeat';
 
 /** Silences a subscriber we are discarding, so its late events cannot touch our state. */
 function detach(sub: Subscriber): void {
-  (sub.events as unknown as EventEmitter).removeAllListeners();
+  const events = sub.events as unknown as EventEmitter;
+  events.removeAllListeners();
+  // A discarded subscriber may still fail to re-initialise in the background and emit 'error';
+  // with no listener that would throw from inside pg-listen (an unhandled rejection). Its
+  // failures no longer concern us: the replacement connection has its own listeners.
+  events.on('error', () => undefined);
   (sub.notifications as unknown as EventEmitter).removeAllListeners();
 }
 
