@@ -1,22 +1,13 @@
 import pg from 'pg';
 import { notifyClientHandler } from '../../src/outbox/handlers/notify-client';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { addOrders, cycleStatuses, statusChangeIds } from '../helpers/orders-load';
 import { createCallLog, recordingHandler } from '../helpers/recording-handler';
-import { startTestService, stopAllServices } from '../helpers/service';
+import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
 // Issue 3, 8a: the listener's connection is terminated again and again while updates flow.
 
-let db: TestDatabase;
-beforeEach(async () => {
-  db = await createTestDatabase();
-  await db.seed();
-});
-afterEach(async () => {
-  await stopAllServices();
-  await db.drop();
-});
+const db = useSeededDatabase();
 
 /** Lets new connections into the test database, or refuses them (those open stay open). */
 async function allowConnections(allow: boolean): Promise<void> {

@@ -1,21 +1,12 @@
 import { notifyClientHandler } from '../../src/outbox/handlers/notify-client';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { createCallLog, recordingHandler } from '../helpers/recording-handler';
-import { startTestService, stopAllServices } from '../helpers/service';
+import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
 // Issue 3, 8d: retries with backoff, dead after the maximum, and the order of one order's events
 // kept through both.
 
-let db: TestDatabase;
-beforeEach(async () => {
-  db = await createTestDatabase();
-  await db.seed();
-});
-afterEach(async () => {
-  await stopAllServices();
-  await db.drop();
-});
+const db = useSeededDatabase();
 
 /** Updates order `id` through `statuses`, one transaction each; returns the new event ids. */
 async function changes(id: number, statuses: string[]): Promise<string[]> {

@@ -1,3 +1,4 @@
+import { createTestDatabase, type TestDatabase } from './db';
 import { parseConfig, type Config } from '../../src/config/env';
 import { createLogger } from '../../src/observability/logger';
 import { startService, type Service, type ServiceOptions } from '../../src/service';
@@ -48,4 +49,39 @@ export async function stopAllServices(): Promise<void> {
   const alive = services.filter((s) => s.dispatcher.running || s.listener.connected);
   if (alive.length > 0)
     throw new Error(`${alive.length} dispatcher(s) or listener(s) still running after stop()`);
+}
+
+/**
+ * Registers the hooks most service tests share: before each test a fresh, seeded database, after
+ * each test every service stopped (checked) and the database dropped. Returns a view of the
+ * current test's database.
+ */
+export function useSeededDatabase(): TestDatabase {
+  let current: TestDatabase | undefined;
+  beforeEach(async () => {
+    current = await createTestDatabase();
+    await current.seed();
+  });
+  afterEach(async () => {
+    await stopAllServices();
+    await current?.drop();
+    current = undefined;
+  });
+  const db = (): TestDatabase => {
+    if (!current) throw new Error('useSeededDatabase: used outside a test');
+    return current;
+  };
+  return {
+    get url() {
+      return db().url;
+    },
+    get name() {
+      return db().name;
+    },
+    get pool() {
+      return db().pool;
+    },
+    seed: () => db().seed(),
+    drop: () => db().drop(),
+  };
 }

@@ -6,8 +6,7 @@ import { PermanentError } from '../../src/outbox/handler';
 import { notifyClientHandler } from '../../src/outbox/handlers/notify-client';
 import { createOrdersService } from '../../src/orders/orders.service';
 import type { Service } from '../../src/service';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { startTestService, stopAllServices } from '../helpers/service';
+import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
 const TOKEN = 'test-admin-token-0123456789';
@@ -15,15 +14,7 @@ const TOKEN = 'test-admin-token-0123456789';
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type JsonBody = any;
 
-let db: TestDatabase;
-beforeEach(async () => {
-  db = await createTestDatabase();
-  await db.seed();
-});
-afterEach(async () => {
-  await stopAllServices();
-  await db.drop();
-});
+const db = useSeededDatabase();
 
 async function admin(
   service: Service,

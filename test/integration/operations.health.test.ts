@@ -1,21 +1,12 @@
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { scrape } from '../helpers/prometheus';
-import { startTestService, stopAllServices } from '../helpers/service';
+import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
 // Response bodies are checked by expect(), not by the type checker.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type JsonBody = any;
 
-let db: TestDatabase;
-beforeEach(async () => {
-  db = await createTestDatabase();
-  await db.seed();
-});
-afterEach(async () => {
-  await stopAllServices();
-  await db.drop();
-});
+const db = useSeededDatabase();
 
 async function readyz(baseUrl: string) {
   const res = await fetch(`${baseUrl}/readyz`);

@@ -1,19 +1,10 @@
 import { createLogger } from '../../src/observability/logger';
 import { createOutboxGauges } from '../../src/observability/outbox-gauges';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { histogramCount, scrape } from '../helpers/prometheus';
-import { startTestService, stopAllServices } from '../helpers/service';
+import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
-let db: TestDatabase;
-beforeEach(async () => {
-  db = await createTestDatabase();
-  await db.seed();
-});
-afterEach(async () => {
-  await stopAllServices();
-  await db.drop();
-});
+const db = useSeededDatabase();
 
 async function patch(baseUrl: string, id: number, status: string): Promise<void> {
   const res = await fetch(`${baseUrl}/orders/update`, {

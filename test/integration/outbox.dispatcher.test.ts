@@ -2,19 +2,10 @@ import pg from 'pg';
 import type { TransactionalHandler, ExternalHandler } from '../../src/outbox/handler';
 import { PermanentError } from '../../src/outbox/handler';
 import { notifyClientHandler } from '../../src/outbox/handlers/notify-client';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { startTestService, stopAllServices } from '../helpers/service';
+import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
-let db: TestDatabase;
-beforeEach(async () => {
-  db = await createTestDatabase();
-  await db.seed();
-});
-afterEach(async () => {
-  await stopAllServices();
-  await db.drop();
-});
+const db = useSeededDatabase();
 
 async function notificationsFor(orderId: number) {
   const { rows } = await db.pool.query(

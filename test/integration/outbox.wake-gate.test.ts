@@ -1,17 +1,8 @@
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { startTestService, stopAllServices } from '../helpers/service';
+import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
-let db: TestDatabase;
-beforeEach(async () => {
-  db = await createTestDatabase();
-  await db.seed();
-});
-afterEach(async () => {
-  await stopAllServices();
-  await db.drop();
-});
+const db = useSeededDatabase();
 
 /**
  * Runs `write`, then sends a marker notification on the same channel, and returns the payloads
