@@ -55,6 +55,9 @@ export async function createTestDatabase(opts: { migrated?: boolean } = {}): Pro
       await pool.query(sql);
     },
     async drop() {
+      // pool.end() resolves before its clients' connections are closed; the terminate below can
+      // reach one of them first, and its idle client would then emit an unhandled 'error'.
+      pool.on('error', () => undefined);
       await pool.end();
       await admin(async (c) => {
         await c.query(
