@@ -6,7 +6,7 @@ export type AdminOutboxRow = OutboxRow & { replay_of: string | null };
 
 // These statements are unnamed on purpose: PostgreSQL plans an unnamed statement with its
 // parameter values known, so "$1::text is null or status = $1" folds to "status = 'dead'" and the
-// partial indexes (outbox_dead, outbox_open) and outbox_by_aggregate serve the filters.
+// partial indexes (outbox_dead, outbox_open_by_aggregate) and outbox_by_aggregate serve the filters.
 
 /** One page of rows, newest first, below `before`. */
 export async function listOutboxRows(

@@ -1,5 +1,7 @@
 import type pg from 'pg';
 
+// Unnamed statements, planned with the table's current size each time (see src/outbox/sql/claim.ts).
+
 /**
  * Deletes up to `limit` done rows processed more than `olderThanMs` ago, oldest first; returns how
  * many. Served by outbox_done_processed_at (0030). SKIP LOCKED: a row some transaction is touching
@@ -11,7 +13,6 @@ export async function deleteDoneBatch(
   args: { olderThanMs: number; limit: number },
 ): Promise<number> {
   const { rowCount } = await db.query({
-    name: 'outbox.retention_delete',
     text: `delete from outbox
             where id in (
                     select id from outbox

@@ -1,6 +1,12 @@
 import type pg from 'pg';
 import type { DeliveryState, OutboxStatus } from '../types';
 
+// The statements in this file are unnamed on purpose: PostgreSQL plans an unnamed statement with
+// its parameters and the table's current size each time. A named (prepared) one gets a generic
+// plan after five runs, and a generic plan made while the outbox was small (a seq scan joined to
+// the id array) stays cached as the table grows: measured at 6-8 ms per settle of one row at
+// 40,000 rows. Planning costs ~0.1 ms. See migration 0043 for the same trap in the claim.
+
 export interface Settlement {
   id: string;
   status: Exclude<OutboxStatus, 'processing'>;
@@ -70,7 +76,6 @@ export async function settleBatch(
 ): Promise<string[]> {
   if (settlements.length === 0) return [];
   const { rows } = await db.query<{ id: string }>({
-    name: 'outbox.settle',
     text: settleSql({
       raiseAttempts: false,
       where: `o.id = s.id and o.locked_by = $8 and o.status = 'processing'`,
@@ -91,7 +96,6 @@ export async function settleLockedBatch(
 ): Promise<string[]> {
   if (settlements.length === 0) return [];
   const { rows } = await tx.query<{ id: string }>({
-    name: 'outbox.settle_locked',
     text: settleSql({ raiseAttempts: true, where: 'o.id = s.id' }),
     values: settleValues(backoff, settlements),
   });
