@@ -14,7 +14,7 @@ import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/db/embedded';
 import { createLogger } from '../src/observability/logger';
 import { BENCH_ORDERS, createBacklog, createBenchDatabase, drainRate } from './lib/bench-db';
-import { startBenchService, startServer } from './lib/processes';
+import { buildService, startBenchService, startServer } from './lib/processes';
 import {
   atLeast,
   atMost,
@@ -361,6 +361,8 @@ function freePort(): Promise<number> {
 
 async function main(): Promise<void> {
   const startedAt = Date.now();
+  console.log('building the service (npm run build): the bench runs dist/main.js');
+  buildService();
   let serverUrl = process.env.BENCH_DATABASE_URL;
   let stopEmbedded: (() => Promise<void>) | undefined;
   let dir: string | undefined;
