@@ -61,6 +61,15 @@ const ERROR_BACKOFF_MS = { base: 100, max: 5_000 };
  */
 export const IDLE_LINGER_MS = 25;
 
+/**
+ * While the dispatcher is flagged awake (writers do not ring) and some lanes are still working,
+ * one resting lane, the watcher, claims this often instead of sleeping the fallback poll: events
+ * committed during the others' batches are claimed within this, not when the busy lanes come
+ * back. An empty claim costs well under a millisecond (migration 0043); under a 50-connection
+ * PATCH load the watcher took the handled p50 from ~29 to ~20 ms at no cost in requests/s.
+ */
+export const AWAKE_WATCH_MS = 10;
+
 export function makeWorkerId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 }
@@ -78,6 +87,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const sleepers = new Set<() => void>();
   /** Lanes whose last claim came back empty. */
   let restingLanes = 0;
+  /** The resting lane that keeps claiming while others work (see AWAKE_WATCH_MS), if any. */
+  let watcher: number | undefined;
 
   function nudge(): void {
     if (running) gate.markAwake();
@@ -156,7 +167,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
    * What a lane does after an empty claim. `sinceIdle` counts this lane's empty claims since it
    * flipped the gate idle (0: it did not). Returns the new count.
    */
-  async function rest(seq: number, sinceIdle: number): Promise<number> {
+  async function rest(lane: number, seq: number, sinceIdle: number): Promise<number> {
     restingLanes++;
     try {
       if (restingLanes === options.concurrency && gate.awake) {
@@ -169,6 +180,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         await sleep(IDLE_LINGER_MS, seq);
         return 2;
       }
+      if (gate.awake && (watcher === undefined || watcher === lane)) {
+        watcher = lane;
+        await sleep(AWAKE_WATCH_MS, seq);
+        return sinceIdle;
+      }
+      if (watcher === lane) watcher = undefined;
       await sleep(options.pollIntervalMs, seq);
       return sinceIdle;
     } finally {
@@ -227,10 +244,11 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         const claimed = registry.hasExternal ? await claimAndProcess() : await lockAndProcess();
         failures = 0;
         if (claimed.length === 0) {
-          sinceIdle = await rest(seq, sinceIdle);
+          sinceIdle = await rest(lane, seq, sinceIdle);
           continue;
         }
         sinceIdle = 0;
+        if (watcher === lane) watcher = undefined;
         report(claimed);
       } catch (err) {
         // Leased rows (if any) are retried when the lease runs out; locked ones were rolled back.
