@@ -77,12 +77,16 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const expectedVersion = await latestMigrationVersion();
   // The dispatcher's own connections: under API load the shared pool's queue is long, and an
   // event must not wait behind it (one per claim loop, one for lease and wake-up flag writes).
+  // Their commits need not wait for the WAL flush (OUTBOX_SYNCHRONOUS_COMMIT, default off): a
+  // crash can only lose the last fraction of a second of them, effects and acks together, and
+  // those events are handled again (docs/guarantees.md). Writers' commits stay durable.
   const dispatchPool = createPool({
     connectionString: opts.databaseUrl,
     max: config.OUTBOX_CONCURRENCY + 1,
     logger,
     connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
     statementTimeoutMs: config.PG_STATEMENT_TIMEOUT_MS,
+    synchronousCommit: config.OUTBOX_SYNCHRONOUS_COMMIT,
   });
 
   const events = createOutboxEvents(logger);

@@ -103,6 +103,12 @@ export const envSchema = z
       .enum(['gated', 'notify'])
       .default('gated')
       .describe('gated: writers NOTIFY only while no dispatcher is awake; notify: on every commit'),
+    OUTBOX_SYNCHRONOUS_COMMIT: z
+      .enum(['off', 'local', 'remote_write', 'on', 'remote_apply'])
+      .default('off')
+      .describe(
+        "synchronous_commit of the dispatcher's transactions (effects and acks commit together)",
+      ),
     OUTBOX_RETRY_BASE_MS: positiveInt
       .default(1000)
       .describe('first retry delay; doubles per attempt'),

@@ -14,6 +14,8 @@ export interface PoolOptions {
   connectTimeoutMs?: number;
   /** Longest any one statement may run, lock waits included; 0: forever. */
   statementTimeoutMs?: number;
+  /** synchronous_commit of this pool's sessions; unset: the server's setting. */
+  synchronousCommit?: string;
 }
 
 /** Defaults of PG_CONNECT_TIMEOUT_MS and PG_STATEMENT_TIMEOUT_MS (src/config/env.ts). */
@@ -30,6 +32,7 @@ export function createPool({
   applicationName = 'outbox-service',
   connectTimeoutMs = POOL_TIMEOUTS.connectTimeoutMs,
   statementTimeoutMs = POOL_TIMEOUTS.statementTimeoutMs,
+  synchronousCommit,
 }: PoolOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
@@ -40,6 +43,7 @@ export function createPool({
     connectionTimeoutMillis: connectTimeoutMs,
     idleTimeoutMillis: 30_000,
     statement_timeout: statementTimeoutMs,
+    options: synchronousCommit ? `-c synchronous_commit=${synchronousCommit}` : undefined,
     keepAlive: true,
   });
   // An idle client whose connection dies emits 'error' on the pool; without a listener the
