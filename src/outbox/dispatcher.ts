@@ -96,6 +96,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     for (const wake of [...sleepers]) wake();
   }
 
+  /** Ends one lane's sleep (any: they are alike). */
+  function wakeOneSleeper(): void {
+    const [wake] = sleepers;
+    wake?.();
+  }
+
   /** Sleeps up to ms, or until nudged; returns at once if a nudge came after `seenSeq`. */
   function sleep(ms: number, seenSeq: number): Promise<void> {
     if (!running || wakeSeq !== seenSeq) return Promise.resolve();
@@ -204,10 +210,14 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   /** Marks this dispatcher awake once a claim found work (writers stop ringing meanwhile). */
   function foundWork(count: number): void {
+    const wasAwake = gate.awake;
     gate.markAwake();
     // A full batch means a backlog: wake the resting lanes, since writers no longer ring while
     // we are awake.
     if (count === options.batchSize) nudge();
+    // Writers stop ringing from now on: a lane that went to sleep while we were idle must come
+    // back to be the watcher while this batch runs.
+    else if (!wasAwake && watcher === undefined) wakeOneSleeper();
     events.emit('claimed', { workerId, count });
   }
 

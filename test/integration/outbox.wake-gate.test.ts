@@ -1,4 +1,6 @@
 import pg from 'pg';
+import type { ExternalHandler } from '../../src/outbox/handler';
+import { notifyClientHandler } from '../../src/outbox/handlers/notify-client';
 import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
@@ -98,6 +100,48 @@ describe('the dispatcher behind the gate', () => {
       );
     }
     expect(notifications).toBe(0);
+  });
+
+  test('while a lane is busy and writers are silent, another lane claims new events (the watcher), not the poll', async () => {
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    // Holds order 7's event for as long as the test wants: its lane stays busy, the flag awake.
+    const holding: ExternalHandler<'order.status_changed'> = {
+      kind: 'external',
+      name: 'holding',
+      eventTypes: ['order.status_changed'],
+      async handle(event) {
+        if (event.aggregateId === '7') await released;
+      },
+    };
+    // The poll is a minute away: only a lane that keeps claiming can get order 8's event handled.
+    const service = await startTestService(db.url, {
+      handlers: [notifyClientHandler, holding],
+      env: { OUTBOX_POLL_INTERVAL_MS: '60000', OUTBOX_CONCURRENCY: '2' },
+    });
+    try {
+      await ship(7);
+      await waitFor(
+        "order 7's event in hand",
+        async () => (await pendingOrDone(7)) === 'processing',
+      );
+      await waitFor('the dispatcher flagged awake', async () => {
+        const { rowCount } = await db.pool.query(
+          `select 1 from outbox_dispatchers where worker_id = $1 and awake_until > now()`,
+          [service.dispatcher.workerId],
+        );
+        return rowCount === 1;
+      });
+      let notifications = 0;
+      service.events.on('listener:notification', () => notifications++);
+      await ship(8);
+      await waitFor("order 8's event done", async () => (await pendingOrDone(8)) === 'done');
+      // Handled with no wake-up call, while order 7's lane was still busy.
+      expect(notifications).toBe(0);
+      expect(await pendingOrDone(7)).toBe('processing');
+    } finally {
+      release();
+    }
   });
 
   test('stop() removes its flag, so writers notify again', async () => {
