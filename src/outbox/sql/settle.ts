@@ -1,11 +1,7 @@
 import type pg from 'pg';
 import type { DeliveryState, OutboxStatus } from '../types';
 
-// The statements in this file are unnamed on purpose: PostgreSQL plans an unnamed statement with
-// its parameters and the table's current size each time. A named (prepared) one gets a generic
-// plan after five runs, and a generic plan made while the outbox was small (a seq scan joined to
-// the id array) stays cached as the table grows: measured at 6-8 ms per settle of one row at
-// 40,000 rows. Planning costs ~0.1 ms. See migration 0043 for the same trap in the claim.
+// Unnamed statements, planned with the table's current size each time (see src/outbox/sql/claim.ts).
 
 export interface Settlement {
   id: string;
