@@ -87,7 +87,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const sleepers = new Set<() => void>();
   /** Lanes whose last claim came back empty. */
   let restingLanes = 0;
-  /** The resting lane that keeps claiming while others work (see AWAKE_WATCH_MS), if any. */
+  /** The lane sleeping between the watcher's claims (see AWAKE_WATCH_MS), if any. */
   let watcher: number | undefined;
 
   function nudge(): void {
@@ -186,12 +186,17 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         await sleep(IDLE_LINGER_MS, seq);
         return 2;
       }
-      if (gate.awake && (watcher === undefined || watcher === lane)) {
+      if (gate.awake && watcher === undefined) {
+        // The role is held only while sleeping: a watcher whose claim finds work is busy like the
+        // others, and the next lane to rest takes over.
         watcher = lane;
-        await sleep(AWAKE_WATCH_MS, seq);
+        try {
+          await sleep(AWAKE_WATCH_MS, seq);
+        } finally {
+          watcher = undefined;
+        }
         return sinceIdle;
       }
-      if (watcher === lane) watcher = undefined;
       await sleep(options.pollIntervalMs, seq);
       return sinceIdle;
     } finally {
@@ -210,14 +215,13 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   /** Marks this dispatcher awake once a claim found work (writers stop ringing meanwhile). */
   function foundWork(count: number): void {
-    const wasAwake = gate.awake;
     gate.markAwake();
     // A full batch means a backlog: wake the resting lanes, since writers no longer ring while
     // we are awake.
     if (count === options.batchSize) nudge();
-    // Writers stop ringing from now on: a lane that went to sleep while we were idle must come
-    // back to be the watcher while this batch runs.
-    else if (!wasAwake && watcher === undefined) wakeOneSleeper();
+    // Writers do not ring while this batch runs: if no lane is watching, wake one to watch (it
+    // may have gone to sleep while we were idle, or while this lane was the watcher).
+    else if (watcher === undefined) wakeOneSleeper();
     events.emit('claimed', { workerId, count });
   }
 
@@ -258,7 +262,6 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           continue;
         }
         sinceIdle = 0;
-        if (watcher === lane) watcher = undefined;
         report(claimed);
       } catch (err) {
         // Leased rows (if any) are retried when the lease runs out; locked ones were rolled back.
