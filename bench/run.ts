@@ -7,12 +7,12 @@
 //   BENCH_CONCURRENCY  claim loops / jobs in flight for our service and the peers (default 4)
 import { writeFile } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/db/embedded';
 import { createLogger } from '../src/observability/logger';
+import { freePort } from '../test/helpers/process';
 import { BENCH_ORDERS, createBacklog, createBenchDatabase, drainRate } from './lib/bench-db';
 import { buildService, startBenchService, startServer } from './lib/processes';
 import {
@@ -346,17 +346,6 @@ async function benchScale(serverUrl: string): Promise<void> {
     await service.stop();
     await pool.end();
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function main(): Promise<void> {

@@ -54,13 +54,15 @@ export async function stopAllServices(): Promise<void> {
 /**
  * Registers the hooks most service tests share: before each test a fresh, seeded database, after
  * each test every service stopped (checked) and the database dropped. Returns a view of the
- * current test's database.
+ * current test's database. `seedEvents: false` deletes the events the seed itself captured
+ * (its orders' order.created), for tests that count every event.
  */
-export function useSeededDatabase(): TestDatabase {
+export function useSeededDatabase(opts: { seedEvents?: boolean } = {}): TestDatabase {
   let current: TestDatabase | undefined;
   beforeEach(async () => {
     current = await createTestDatabase();
     await current.seed();
+    if (opts.seedEvents === false) await current.pool.query('delete from outbox');
   });
   afterEach(async () => {
     await stopAllServices();

@@ -1,22 +1,15 @@
 import nodemailer from 'nodemailer';
 import type { OutboxEvent } from '../../src/outbox/event-types';
 import { createEmailSink } from '../../src/sinks/email.sink';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { startTestService, stopAllServices } from '../helpers/service';
+import { startTestService, useSeededDatabase } from '../helpers/service';
 import { startSmtpCatcher, type SmtpCatcher } from '../helpers/smtp-catcher';
 import { waitFor } from '../helpers/wait';
 
-let db: TestDatabase;
+const db = useSeededDatabase();
 let smtp: SmtpCatcher | undefined;
-beforeEach(async () => {
-  db = await createTestDatabase();
-  await db.seed();
-});
 afterEach(async () => {
-  await stopAllServices();
   await smtp?.close();
   smtp = undefined;
-  await db.drop();
 });
 
 const MAIL_FROM = 'Outbox Shop <shop@shop.example>';

@@ -1,6 +1,5 @@
 import { eventPayloadSchemas } from '../../src/outbox/event-types';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { startTestService, stopAllServices } from '../helpers/service';
+import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 import {
   startWebhookReceiver,
@@ -8,18 +7,11 @@ import {
   type WebhookReceiver,
 } from '../helpers/webhook-receiver';
 
-let db: TestDatabase;
+const db = useSeededDatabase({ seedEvents: false });
 let receiver: WebhookReceiver | undefined;
-beforeEach(async () => {
-  db = await createTestDatabase();
-  await db.seed();
-  await db.pool.query('delete from outbox'); // the seed's order.created events
-});
 afterEach(async () => {
-  await stopAllServices();
   await receiver?.close();
   receiver = undefined;
-  await db.drop();
 });
 
 async function itemEvents() {

@@ -1,8 +1,7 @@
 import { PermanentError, RetryLaterError } from '../../src/outbox/handler';
 import type { OutboxEvent } from '../../src/outbox/event-types';
 import { createWebhookSink, webhookSinkName } from '../../src/sinks/webhook.sink';
-import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import { startTestService, stopAllServices } from '../helpers/service';
+import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 import {
   startWebhookReceiver,
@@ -141,18 +140,11 @@ describe('the webhook sink', () => {
 });
 
 describe('webhooks in the service', () => {
-  let db: TestDatabase;
+  const db = useSeededDatabase({ seedEvents: false });
   let other: WebhookReceiver | undefined;
-  beforeEach(async () => {
-    db = await createTestDatabase();
-    await db.seed();
-    await db.pool.query('delete from outbox'); // the seed's order.created events
-  });
   afterEach(async () => {
-    await stopAllServices();
     await other?.close();
     other = undefined;
-    await db.drop();
   });
 
   test('two URLs, one failing every 3rd call: each gets every event once, in order per order; state is per URL', async () => {
