@@ -7,6 +7,8 @@ export type AdminOutboxRow = OutboxRow & { replay_of: string | null };
 // These statements are unnamed on purpose: PostgreSQL plans an unnamed statement with its
 // parameter values known, so "$1::text is null or status = $1" folds to "status = 'dead'" and the
 // partial indexes (outbox_dead, outbox_open_by_aggregate) and outbox_by_aggregate serve the filters.
+// "id > 0" (every id is) lets outbox_by_aggregate serve the aggregate filter: its predicate says
+// so, to keep the claim's head check off it (migration 0044).
 
 /** One page of rows, newest first, below `before`. */
 export async function listOutboxRows(
@@ -22,6 +24,7 @@ export async function listOutboxRows(
         and ($3::text is null or aggregate_type = $3)
         and ($4::text is null or aggregate_id = $4)
         and ($5::bigint is null or id < $5)
+        and id > 0
       order by id desc
       limit $6`,
     [

@@ -77,3 +77,28 @@ test('a claim and settle planned on a small outbox still read only what they nee
   expect(few.count).toBe(5);
   expect(few.settleRead).toBeLessThan(100);
 });
+
+test("the head check probes only open events, never an index of an order's whole history", async () => {
+  // While every event is open, the index of all events and the index of open ones hold the same
+  // entries, and once rebuilt (REINDEX) the former is the more compact: a plan made then would
+  // probe it, and keep walking an order's done events once its history is long. Migration 0044
+  // leaves the probe no index but outbox_open_by_aggregate. The claim's own plan, as PostgreSQL
+  // ran it, comes back as a notice (auto_explain).
+  await client.query(
+    `insert into outbox (aggregate_type, aggregate_id, event_type, payload)
+     select 'order', (n % 100)::text, 'test.event', '{}' from generate_series(1, 20000) n`,
+  );
+  await client.query('reindex index outbox_by_aggregate');
+  await client.query('analyze outbox');
+  const plans: string[] = [];
+  client.on('notice', (n) => plans.push(n.message ?? ''));
+  await client.query(`load 'auto_explain'`);
+  await client.query(`set auto_explain.log_min_duration = 0`);
+  await client.query(`set auto_explain.log_nested_statements = on`);
+  await client.query(`set auto_explain.log_level = notice`);
+  await client.query(`set client_min_messages = notice`);
+  expect((await claimAndSettle(500)).count).toBe(100);
+  const claimPlan = plans.find((p) => p.includes('Anti Join'));
+  expect(claimPlan).toMatch(/Index (Only )?Scan using outbox_open_by_aggregate on outbox earlier/);
+  expect(claimPlan).not.toMatch(/using outbox_by_aggregate/);
+});
