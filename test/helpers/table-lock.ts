@@ -26,16 +26,18 @@ export async function holdTableLock(
   };
 }
 
-/** Rows claimed by the service process `pid` (worker ids are host:pid:random). */
+/** Rows claimed by the service process `pid` (worker ids are host:pid:random), of one type if given. */
 export async function claimedBy(
   pool: pg.Pool,
   pid: number,
+  opts: { eventType?: string } = {},
 ): Promise<{ id: string; locked_until: Date }[]> {
   const { rows } = await pool.query<{ id: string; locked_until: Date }>(
     `select id, locked_until from outbox
       where status = 'processing' and locked_by like '%:' || $1::text || ':%'
+        and ($2::text is null or event_type = $2)
       order by id`,
-    [pid],
+    [pid, opts.eventType ?? null],
   );
   return rows;
 }
