@@ -52,35 +52,50 @@ export function createPool({
   return pool;
 }
 
-/** Runs fn in a transaction on one client; rolls back on error and destroys a broken client. */
-export async function withTransaction<T>(
+/**
+ * Runs fn on one checked-out client and releases it; a client whose connection broke meanwhile is
+ * destroyed, not given back. fn may report a failure of the connection itself with `markBroken`.
+ */
+export async function withClient<T>(
   pool: pg.Pool,
-  fn: (client: pg.PoolClient) => Promise<T>,
+  fn: (client: pg.PoolClient, markBroken: (err: Error) => void) => Promise<T>,
 ): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
   // A checked-out client has no error listener of the pool's: a connection killed between two
   // statements (the server shutting down: 57P01) would emit an unhandled 'error' and crash the
   // process. Keep it; the next statement fails, and release(broken) destroys the client.
-  const onError = (err: Error) => {
+  const markBroken = (err: Error) => {
     broken = err;
   };
-  client.on('error', onError);
+  client.on('error', markBroken);
   try {
-    await client.query('begin');
-    const result = await fn(client);
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    try {
-      await client.query('rollback');
-    } catch (rollbackErr) {
-      // The connection itself failed; release(err) makes the pool destroy it.
-      broken = rollbackErr as Error;
-    }
-    throw err;
+    return await fn(client, markBroken);
   } finally {
-    client.removeListener('error', onError);
+    client.removeListener('error', markBroken);
     client.release(broken);
   }
+}
+
+/** Runs fn in a transaction on one client; rolls back on error and destroys a broken client. */
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  return withClient(pool, async (client, markBroken) => {
+    try {
+      await client.query('begin');
+      const result = await fn(client);
+      await client.query('commit');
+      return result;
+    } catch (err) {
+      try {
+        await client.query('rollback');
+      } catch (rollbackErr) {
+        // The connection itself failed; release(err) makes the pool destroy it.
+        markBroken(rollbackErr as Error);
+      }
+      throw err;
+    }
+  });
 }

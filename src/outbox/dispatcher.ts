@@ -4,8 +4,14 @@ import type pg from 'pg';
 import { errorMessage, isTransientDbError } from '../db/errors';
 import type { Logger } from '../observability/logger';
 import type { OutboxEvents } from './events';
-import { processBatch, processLockedBatch, type BatchOutcome } from './process-batch';
+import {
+  processBatch,
+  processLockedBatch,
+  processOneStatementBatch,
+  type BatchOutcome,
+} from './process-batch';
 import type { HandlerRegistry } from './registry';
+import { oneStatementBatchSql } from './sql/one-statement';
 import { claimBatch } from './sql/claim';
 import { extendLease, releaseClaims } from './sql/lease';
 import type { BackoffSettings } from './sql/settle';
@@ -250,9 +256,20 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     }
   }
 
-  /** The in-transaction path (every handler is transactional): lock, handle, settle, commit. */
+  const oneStatement = registry.allSql && {
+    ...batchDeps,
+    handlers: registry.allSql,
+    sql: oneStatementBatchSql(registry.allSql),
+  };
+
+  /**
+   * The in-transaction path (no handler acts outside the database): lock, handle, settle, commit;
+   * in one statement when every handler is an SQL handler.
+   */
   async function lockAndProcess(): Promise<BatchOutcome[]> {
-    const outcomes = await processLockedBatch(batchDeps, options.batchSize, abort.signal);
+    const outcomes = oneStatement
+      ? await processOneStatementBatch(oneStatement, options.batchSize, abort.signal)
+      : await processLockedBatch(batchDeps, options.batchSize, abort.signal);
     if (outcomes.length > 0) foundWork(outcomes.length);
     return outcomes;
   }

@@ -38,6 +38,21 @@ export interface TransactionalHandler<T extends KnownEventType = KnownEventType>
 }
 
 /**
+ * A transactional handler whose effect is one SQL statement (INSERT ... SELECT, UPDATE ... FROM)
+ * over the relation `events`: the batch's events this handler is owed, with the outbox's columns.
+ * The statement takes no parameters of its own. When every handler is of this kind (the built-in
+ * set), the dispatcher locks, handles and settles a batch in a single statement, and the events
+ * never leave the database (src/outbox/sql/one-statement.ts); otherwise, and to find the event at
+ * fault when that statement fails, it runs like any transactional handler.
+ */
+export interface SqlHandler<T extends KnownEventType = KnownEventType> {
+  kind: 'sql';
+  name: string;
+  eventTypes: EventTypes<T>;
+  effectSql: string;
+}
+
+/**
  * Acts outside the database (HTTP, SMTP, a broker). Delivery is at least once: the effect must be
  * idempotent by event id, which the handler sends as its idempotency key.
  */
@@ -48,4 +63,4 @@ export interface ExternalHandler<T extends string = string> {
   handle(event: OutboxEvent<T>, ctx: { signal: AbortSignal }): Promise<void>;
 }
 
-export type Handler = TransactionalHandler<never> | ExternalHandler<never>;
+export type Handler = TransactionalHandler<never> | SqlHandler<never> | ExternalHandler<never>;

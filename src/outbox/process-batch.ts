@@ -1,16 +1,18 @@
 import type pg from 'pg';
-import { withTransaction } from '../db/pool';
+import { withClient, withTransaction } from '../db/pool';
 import { errorMessage, isTransientDbError } from '../db/errors';
 import { eventPayloadSchemas, isKnownEventType, type OutboxEvent } from './event-types';
 import { PermanentError, RetryLaterError } from './handler';
 import type {
   AnyExternalHandler,
   AnyHandler,
-  AnyTransactionalHandler,
+  AnyInTransactionHandler,
+  AnySqlHandler,
   HandlerRegistry,
 } from './registry';
 import { lockBatch } from './sql/claim';
 import { lockOwnClaims } from './sql/lease';
+import { lockHandleSettle, runSqlEffect, type HandledRow } from './sql/one-statement';
 import {
   settleBatch,
   settleLockedBatch,
@@ -139,21 +141,26 @@ class HandlerFailedWithoutSavepoint extends Error {
  */
 async function runTransactional(
   tx: pg.PoolClient,
-  handler: AnyTransactionalHandler,
+  handler: AnyInTransactionHandler,
   jobs: Job[],
   signal: AbortSignal,
   { savepoints = true } = {},
 ): Promise<void> {
   const mine = jobs.filter((j) => j.event && j.pending.includes(handler));
   if (mine.length === 0) return;
+  const handleBatch = (events: OutboxEvent[]) =>
+    handler.kind === 'sql'
+      ? runSqlEffect(
+          tx,
+          handler,
+          events.map((e) => e.id),
+        )
+      : handler.handleBatch(events, tx);
   if (!savepoints) {
     // Optimistic: no savepoint round trips; a failure dooms the transaction, and the caller runs
     // the batch again with savepoints to find the event at fault.
     try {
-      await handler.handleBatch(
-        mine.map((j) => j.event!),
-        tx,
-      );
+      await handleBatch(mine.map((j) => j.event!));
     } catch (err) {
       throw new HandlerFailedWithoutSavepoint(handler.name, err);
     }
@@ -162,10 +169,7 @@ async function runTransactional(
   }
   try {
     await tx.query('savepoint batch_handler');
-    await handler.handleBatch(
-      mine.map((j) => j.event!),
-      tx,
-    );
+    await handleBatch(mine.map((j) => j.event!));
     await tx.query('release savepoint batch_handler');
     for (const job of mine) job.results.set(handler.name, null);
     return;
@@ -178,7 +182,7 @@ async function runTransactional(
     if (signal.aborted) throw new Error('shutting down: batch not settled');
     try {
       await tx.query('savepoint one_handler');
-      await handler.handleBatch([job.event!], tx);
+      await handleBatch([job.event!]);
       await tx.query('release savepoint one_handler');
       job.results.set(handler.name, null);
     } catch (err) {
@@ -188,12 +192,12 @@ async function runTransactional(
   }
 }
 
-/** The transactional handlers owed by any of the jobs, each once. */
-function transactionalHandlersOf(jobs: Job[]): AnyTransactionalHandler[] {
+/** The handlers owed by any of the jobs whose effects commit with the ack, each once. */
+function transactionalHandlersOf(jobs: Job[]): AnyInTransactionHandler[] {
   return [
     ...new Set(
       jobs.flatMap((j) =>
-        j.pending.filter((h): h is AnyTransactionalHandler => h.kind === 'transactional'),
+        j.pending.filter((h): h is AnyInTransactionHandler => h.kind !== 'external'),
       ),
     ),
   ];
@@ -278,7 +282,7 @@ async function settleInTransaction(
   tx: pg.PoolClient,
   jobs: Job[],
   ids: string[],
-  transactional: AnyTransactionalHandler[],
+  transactional: AnyInTransactionHandler[],
   now: string,
   signal: AbortSignal,
 ): Promise<BatchOutcome[]> {
@@ -376,4 +380,55 @@ async function handleLocked(
     settlement: settlements[i]!,
     settled: settled.has(job.row.id),
   }));
+}
+
+/**
+ * The one-statement path, for registries whose handlers are all SQL handlers (the built-in set):
+ * lock, handle and settle a batch in one statement (src/outbox/sql/one-statement.ts), on one
+ * connection, with no transaction of ours around it. When the statement fails on something other
+ * than the connection (an effect refused an event), nothing was written, and the batch goes the
+ * in-transaction way, which finds the event at fault and settles the others. An event's payload
+ * is read by the effects as it is; one that makes an effect fail is checked there against its
+ * schema. Returns no outcome when nothing was claimable.
+ */
+export async function processOneStatementBatch(
+  deps: BatchDeps & { sql: string; handlers: readonly AnySqlHandler[] },
+  limit: number,
+  signal: AbortSignal,
+): Promise<BatchOutcome[]> {
+  if (signal.aborted) return [];
+  const startedAt = performance.now();
+  const now = new Date().toISOString();
+  let rows: HandledRow[];
+  try {
+    rows = await withClient(deps.pool, async (client) => {
+      const stopCancel = cancelOnAbort(deps.pool, client, signal);
+      try {
+        return await lockHandleSettle(client, deps.sql, { limit, handlers: deps.handlers, now });
+      } finally {
+        stopCancel();
+      }
+    });
+  } catch (err) {
+    if (isTransientDbError(err) || signal.aborted) throw err;
+    return processLockedBatch(deps, limit, signal);
+  }
+  return rows.map((handled) => {
+    const row = { ...handled, deliveries: handled.previous_deliveries } as unknown as OutboxRow;
+    const pending = deps.registry
+      .handlersFor(row.event_type)
+      .filter((h) => handled.previous_deliveries?.[h.name]?.status !== 'done');
+    const results = new Map<string, Failure | null>(pending.map((h) => [h.name, null]));
+    return {
+      job: { row, pending, results, startedAt },
+      settlement: {
+        id: row.id,
+        status: 'done',
+        lastError: null,
+        deliveries: {},
+        retryAfterMs: null,
+      },
+      settled: true,
+    };
+  });
 }

@@ -1,6 +1,5 @@
 import nodemailer, { type SendMailOptions } from 'nodemailer';
 import type pg from 'pg';
-import { statusChangedMessage } from '../notifications/notification-message';
 import { markNotificationSent, upsertNotification } from '../notifications/notifications.repo';
 import type { EventPayload, OutboxEvent } from '../outbox/event-types';
 import { PermanentError } from '../outbox/handler';
@@ -60,13 +59,11 @@ export function createEmailSink(opts: EmailSinkOptions): Sink {
     eventTypes: ['order.status_changed'],
     async deliver(event: OutboxEvent, { signal }) {
       const payload = event.payload as EventPayload<'order.status_changed'>;
-      const message = statusChangedMessage(payload);
       const notification = await upsertNotification(opts.pool, {
         eventId: event.id,
         clientId: payload.new.client_id,
         orderId: payload.new.id,
-        subject: message.subject,
-        body: message.text,
+        payload,
       });
       if (!notification) {
         throw new PermanentError(
@@ -82,7 +79,7 @@ export function createEmailSink(opts: EmailSinkOptions): Sink {
           to: { name: notification.client_name, address: notification.client_email },
           subject: notification.subject,
           text: notification.body,
-          html: message.html,
+          html: notification.html,
           messageId: messageIdFor(event.id, opts.from),
         });
       } catch (err) {

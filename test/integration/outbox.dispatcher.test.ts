@@ -1,7 +1,8 @@
 import pg from 'pg';
-import type { TransactionalHandler, ExternalHandler } from '../../src/outbox/handler';
+import type { ExternalHandler, SqlHandler, TransactionalHandler } from '../../src/outbox/handler';
 import { PermanentError } from '../../src/outbox/handler';
 import { notifyClientHandler } from '../../src/outbox/handlers/notify-client';
+import { runSqlEffect } from '../../src/outbox/sql/one-statement';
 import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
@@ -14,6 +15,8 @@ async function notificationsFor(orderId: number) {
   );
   return rows;
 }
+
+const ids = (events: { id: string }[]) => events.map((e) => e.id);
 
 async function outboxRow(id: string) {
   const { rows } = await db.pool.query('select * from outbox where id = $1', [id]);
@@ -97,10 +100,12 @@ describe('the listener and dispatcher', () => {
     };
     const inserts: string[] = [];
     const countingNotify: TransactionalHandler<'order.status_changed'> = {
-      ...notifyClientHandler,
+      kind: 'transactional',
+      name: notifyClientHandler.name,
+      eventTypes: notifyClientHandler.eventTypes,
       async handleBatch(events, tx) {
         inserts.push(...events.map((e) => e.id));
-        await notifyClientHandler.handleBatch(events, tx);
+        await runSqlEffect(tx, notifyClientHandler, ids(events));
       },
     };
     await startTestService(db.url, { handlers: [countingNotify, flaky] });
@@ -143,10 +148,12 @@ describe('the listener and dispatcher', () => {
   test('a transactional handler failing for one event fails only that event; the batch commits the rest', async () => {
     const written: string[] = [];
     const pickyNotify: TransactionalHandler<'order.status_changed'> = {
-      ...notifyClientHandler,
+      kind: 'transactional',
+      name: notifyClientHandler.name,
+      eventTypes: notifyClientHandler.eventTypes,
       async handleBatch(events, tx) {
         if (events.some((e) => e.aggregateId === '9')) throw new Error('order 9 refused');
-        await notifyClientHandler.handleBatch(events, tx);
+        await runSqlEffect(tx, notifyClientHandler, ids(events));
         written.push(...events.map((e) => e.id));
       },
     };
@@ -160,6 +167,37 @@ describe('the listener and dispatcher', () => {
       return r.status === 'pending' && r.attempts === 1 && r;
     });
     expect(refused.last_error).toContain('order 9 refused');
+    for (const order of [10, 12]) {
+      await waitFor(
+        `order ${order} done`,
+        async () => (await outboxRow(await lastEventId(order))).status === 'done',
+      );
+      expect(await notificationsFor(order)).toHaveLength(1);
+    }
+    expect(await notificationsFor(9)).toHaveLength(0);
+  });
+
+  test('an SQL handler refusing one event of a batch: the others are handled, that one retried', async () => {
+    // Every handler is an SQL handler, so a batch is one statement; it fails as a whole on order 9,
+    // and the batch is handled the in-transaction way instead, which isolates the event.
+    const pickySql: SqlHandler<'order.status_changed'> = {
+      ...notifyClientHandler,
+      effectSql: notifyClientHandler.effectSql.replace(
+        "(e.payload #>> '{new,id}')::int,",
+        "(e.payload #>> '{new,id}')::int / (e.aggregate_id <> '9')::int,",
+      ),
+    };
+    expect(pickySql.effectSql).not.toBe(notifyClientHandler.effectSql);
+    await startTestService(db.url, {
+      handlers: [pickySql],
+      env: { OUTBOX_RETRY_BASE_MS: '60000', OUTBOX_BATCH_SIZE: '50' },
+    });
+    await db.pool.query(`update orders set status = 'delivered' where id in (9, 10, 12)`);
+    const refused = await waitFor('order 9 event to be retrying', async () => {
+      const r = await outboxRow(await lastEventId(9));
+      return r.status === 'pending' && r.attempts === 1 && r;
+    });
+    expect(refused.last_error).toContain('division by zero');
     for (const order of [10, 12]) {
       await waitFor(
         `order ${order} done`,

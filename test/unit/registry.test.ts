@@ -1,4 +1,4 @@
-import type { ExternalHandler } from '../../src/outbox/handler';
+import type { ExternalHandler, TransactionalHandler } from '../../src/outbox/handler';
 import { notifyClientHandler } from '../../src/outbox/handlers/notify-client';
 import { createRegistry } from '../../src/outbox/registry';
 
@@ -18,6 +18,18 @@ describe('handler registry', () => {
     ]);
     expect(registry.handlersFor('order.created').map((h) => h.name)).toEqual(['relay']);
     expect(registry.handlersFor('item.price_changed').map((h) => h.name)).toEqual(['relay']);
+  });
+
+  test('a batch is one statement only when every handler is an SQL handler', () => {
+    expect(createRegistry([notifyClientHandler]).allSql).toEqual([notifyClientHandler]);
+    expect(createRegistry([notifyClientHandler, everything]).allSql).toBeUndefined();
+    const inCode: TransactionalHandler = {
+      kind: 'transactional',
+      name: 'in-code',
+      eventTypes: '*',
+      handleBatch: async () => undefined,
+    };
+    expect(createRegistry([notifyClientHandler, inCode]).allSql).toBeUndefined();
   });
 
   test('refuses two handlers with one name: the name keys their delivery state', () => {
