@@ -258,7 +258,6 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   const oneStatement = registry.allSql && {
     ...batchDeps,
-    handlers: registry.allSql,
     sql: oneStatementBatchSql(registry.allSql),
   };
 

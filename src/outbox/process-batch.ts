@@ -7,7 +7,6 @@ import type {
   AnyExternalHandler,
   AnyHandler,
   AnyInTransactionHandler,
-  AnySqlHandler,
   HandlerRegistry,
 } from './registry';
 import { lockBatch } from './sql/claim';
@@ -149,13 +148,7 @@ async function runTransactional(
   const mine = jobs.filter((j) => j.event && j.pending.includes(handler));
   if (mine.length === 0) return;
   const handleBatch = (events: OutboxEvent[]) =>
-    handler.kind === 'sql'
-      ? runSqlEffect(
-          tx,
-          handler,
-          events.map((e) => e.id),
-        )
-      : handler.handleBatch(events, tx);
+    handler.kind === 'sql' ? runSqlEffect(tx, handler, events) : handler.handleBatch(events, tx);
   if (!savepoints) {
     // Optimistic: no savepoint round trips; a failure dooms the transaction, and the caller runs
     // the batch again with savepoints to find the event at fault.
@@ -392,7 +385,7 @@ async function handleLocked(
  * schema. Returns no outcome when nothing was claimable.
  */
 export async function processOneStatementBatch(
-  deps: BatchDeps & { sql: string; handlers: readonly AnySqlHandler[] },
+  deps: BatchDeps & { sql: string },
   limit: number,
   signal: AbortSignal,
 ): Promise<BatchOutcome[]> {
@@ -404,7 +397,7 @@ export async function processOneStatementBatch(
     rows = await withClient(deps.pool, async (client) => {
       const stopCancel = cancelOnAbort(deps.pool, client, signal);
       try {
-        return await lockHandleSettle(client, deps.sql, { limit, handlers: deps.handlers, now });
+        return await lockHandleSettle(client, deps.sql, { limit, now });
       } finally {
         stopCancel();
       }

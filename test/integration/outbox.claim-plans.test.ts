@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { lockBatch } from '../../src/outbox/sql/claim';
+import { lockHandleSettle, oneStatementBatchSql } from '../../src/outbox/sql/one-statement';
 import { settleLockedBatch, type Settlement } from '../../src/outbox/sql/settle';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 
@@ -101,4 +102,21 @@ test("the head check probes only open events, never an index of an order's whole
   const claimPlan = plans.find((p) => p.includes('Anti Join'));
   expect(claimPlan).toMatch(/Index (Only )?Scan using outbox_open_by_aggregate on outbox earlier/);
   expect(claimPlan).not.toMatch(/using outbox_by_aggregate/);
+});
+
+test('the one-statement batch settles by primary key, whatever the statistics say', async () => {
+  // Statistics of an empty outbox (a new database), then a backlog: planned as a plain statement,
+  // the settle was a hash join over a scan of the whole table (migration 0046).
+  await client.query('analyze outbox');
+  await addEvents(10_000, 3);
+  const statement = oneStatementBatchSql([]);
+  await client.query('begin');
+  try {
+    const start = await rowsRead();
+    const handled = await lockHandleSettle(client, statement, { limit: 5, now: 'now' });
+    expect(handled).toHaveLength(5);
+    expect((await rowsRead()) - start).toBeLessThan(100);
+  } finally {
+    await client.query('rollback');
+  }
 });

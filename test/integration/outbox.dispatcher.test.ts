@@ -16,8 +16,6 @@ async function notificationsFor(orderId: number) {
   return rows;
 }
 
-const ids = (events: { id: string }[]) => events.map((e) => e.id);
-
 async function outboxRow(id: string) {
   const { rows } = await db.pool.query('select * from outbox where id = $1', [id]);
   return rows[0];
@@ -105,7 +103,7 @@ describe('the listener and dispatcher', () => {
       eventTypes: notifyClientHandler.eventTypes,
       async handleBatch(events, tx) {
         inserts.push(...events.map((e) => e.id));
-        await runSqlEffect(tx, notifyClientHandler, ids(events));
+        await runSqlEffect(tx, notifyClientHandler, events);
       },
     };
     await startTestService(db.url, { handlers: [countingNotify, flaky] });
@@ -153,7 +151,7 @@ describe('the listener and dispatcher', () => {
       eventTypes: notifyClientHandler.eventTypes,
       async handleBatch(events, tx) {
         if (events.some((e) => e.aggregateId === '9')) throw new Error('order 9 refused');
-        await runSqlEffect(tx, notifyClientHandler, ids(events));
+        await runSqlEffect(tx, notifyClientHandler, events);
         written.push(...events.map((e) => e.id));
       },
     };

@@ -11,7 +11,7 @@ const handlers = [notifyClientHandler];
 const now = '2026-11-29T01:00:00.000Z';
 
 function runBatch(limit: number, hs: AnySqlHandler[] = handlers) {
-  return lockHandleSettle(db.pool, oneStatementBatchSql(hs), { limit, handlers: hs, now });
+  return lockHandleSettle(db.pool, oneStatementBatchSql(hs), { limit, now });
 }
 
 async function outboxRows() {

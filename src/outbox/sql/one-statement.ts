@@ -1,18 +1,33 @@
-import type pg from 'pg';
+import pg from 'pg';
 import type { AnySqlHandler } from '../registry';
+import type { OutboxEvent } from '../event-types';
 import type { DeliveryState } from '../types';
 
 // Unnamed statements, planned with the table's current size each time (see src/outbox/sql/claim.ts).
 
-/** Runs an SQL handler's effect over the given events of the caller's transaction. */
+/**
+ * Runs an SQL handler's effect in the caller's transaction over the given events. They are sent
+ * along as outbox rows rather than read again (no plan over the outbox to go wrong); the columns
+ * an event does not carry (status, deliveries, ...) are null there.
+ */
 export async function runSqlEffect(
   tx: Pick<pg.PoolClient, 'query'>,
   handler: AnySqlHandler,
-  ids: string[],
+  events: readonly OutboxEvent[],
 ): Promise<void> {
+  const rows = events.map((e) => ({
+    id: e.id,
+    aggregate_type: e.aggregateType,
+    aggregate_id: e.aggregateId,
+    event_type: e.type,
+    payload: e.payload,
+    created_at: e.createdAt,
+    attempts: e.attempt,
+  }));
   await tx.query({
-    text: `with events as (select * from outbox where id = any($1::bigint[])) ${handler.effectSql}`,
-    values: [ids],
+    text: `with events as (select * from jsonb_populate_recordset(null::outbox, $1::jsonb))
+           ${handler.effectSql}`,
+    values: [JSON.stringify(rows)],
   });
 }
 
@@ -36,26 +51,28 @@ export interface HandledRow {
  * is owed (its event types, not already done), and settle every locked row as done, with each
  * handler's delivery state at `$2`: one round trip and one commit, nothing read into the process.
  * If any effect fails, the statement fails as a whole and nothing is written; the dispatcher then
- * handles the batch the ordinary way, which isolates the event at fault. Parameters after `$2`:
- * each handler's name and event types (null: every type).
+ * handles the batch the ordinary way, which isolates the event at fault. Handler names and event
+ * types are written into the text as literals. It runs through outbox_run_batch() (migration
+ * 0046), whose settings keep its plan independent of the outbox's statistics.
  */
 export function oneStatementBatchSql(handlers: readonly AnySqlHandler[]): string {
-  const name = (i: number) => `$${3 + 2 * i}::text`;
-  const types = (i: number) => `$${4 + 2 * i}::text[]`;
-  const owed = (i: number) =>
-    `(${types(i)} is null or b.event_type = any(${types(i)}))
-       and coalesce(b.deliveries -> ${name(i)} ->> 'status', '') <> 'done'`;
+  const literal = (value: string) => pg.escapeLiteral(value);
+  const owed = (h: AnySqlHandler) => {
+    const types =
+      h.eventTypes === '*' ? 'true' : `b.event_type in (${h.eventTypes.map(literal).join(', ')})`;
+    return `${types} and coalesce(b.deliveries -> ${literal(h.name)} ->> 'status', '') <> 'done'`;
+  };
   const effects = handlers.map(
     (h, i) => `effect_${i} as (
-       with events as (select b.* from batch b where ${owed(i)})
+       with events as (select b.* from batch b where ${owed(h)})
        ${h.effectSql})`,
   );
   const deliveries = handlers.map(
-    (_, i) => `
-       || case when ${owed(i)}
-            then jsonb_build_object(${name(i)}, jsonb_build_object(
+    (h) => `
+       || case when ${owed(h)}
+            then jsonb_build_object(${literal(h.name)}, jsonb_build_object(
                    'status', 'done',
-                   'attempts', coalesce((b.deliveries -> ${name(i)} ->> 'attempts')::int, 0) + 1,
+                   'attempts', coalesce((b.deliveries -> ${literal(h.name)} ->> 'attempts')::int, 0) + 1,
                    'at', $2::text))
             else '{}'::jsonb end`,
   );
@@ -74,22 +91,18 @@ export function oneStatementBatchSql(handlers: readonly AnySqlHandler[]): string
        where o.id = b.id
       returning o.id, o.aggregate_type, o.aggregate_id, o.event_type, o.payload, o.created_at,
                 o.attempts, b.deliveries as previous_deliveries)
-    select * from settled order by id`;
+    select * from settled`;
 }
 
-/** Runs the statement of oneStatementBatchSql(handlers); returns the rows it handled. */
+/** Runs the statement of oneStatementBatchSql(); returns the rows it handled, in id order. */
 export async function lockHandleSettle(
   db: Pick<pg.PoolClient, 'query'>,
   sql: string,
-  args: { limit: number; handlers: readonly AnySqlHandler[]; now: string },
+  args: { limit: number; now: string },
 ): Promise<HandledRow[]> {
   const { rows } = await db.query<HandledRow>({
-    text: sql,
-    values: [
-      args.limit,
-      args.now,
-      ...args.handlers.flatMap((h) => [h.name, h.eventTypes === '*' ? null : h.eventTypes]),
-    ],
+    text: `select * from outbox_run_batch($1, $2, $3) order by id`,
+    values: [sql, args.limit, args.now],
   });
   return rows;
 }
