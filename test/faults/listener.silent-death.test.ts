@@ -67,6 +67,10 @@ test('when the LISTEN connection goes silently dead, the heartbeat replaces it a
 
   await db.pool.query(`update orders set status = 'shipped' where id = 1`);
   await waitFor('order 1 handled through a NOTIFY', () => notified(1));
+  // Let the dispatcher finish its round (an empty claim, then sleep until the far-off poll): an
+  // update before that claim would be picked up by it, with no wake-up needed (seen once under a
+  // loaded full run).
+  await new Promise((resolve) => setTimeout(resolve, 500));
 
   proxy.freeze();
   await db.pool.query(`update orders set status = 'cancelled' where id = 3`);
