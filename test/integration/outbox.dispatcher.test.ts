@@ -29,6 +29,24 @@ async function lastEventId(orderId: number): Promise<string> {
   return rows[0].id;
 }
 
+/** Orders 9, 10 and 12 change status; 9's event waits for a retry with `reason`, the others are done. */
+async function expectOnlyOrder9Refused(reason: string): Promise<void> {
+  await db.pool.query(`update orders set status = 'delivered' where id in (9, 10, 12)`);
+  const refused = await waitFor('order 9 event to be retrying', async () => {
+    const r = await outboxRow(await lastEventId(9));
+    return r.status === 'pending' && r.attempts === 1 && r;
+  });
+  expect(refused.last_error).toContain(reason);
+  for (const order of [10, 12]) {
+    await waitFor(
+      `order ${order} done`,
+      async () => (await outboxRow(await lastEventId(order))).status === 'done',
+    );
+    expect(await notificationsFor(order)).toHaveLength(1);
+  }
+  expect(await notificationsFor(9)).toHaveLength(0);
+}
+
 describe('the listener and dispatcher', () => {
   test('an update through the API is handled: the row is done and the client notified', async () => {
     const service = await startTestService(db.url);
@@ -159,20 +177,7 @@ describe('the listener and dispatcher', () => {
       handlers: [pickyNotify],
       env: { OUTBOX_RETRY_BASE_MS: '60000', OUTBOX_BATCH_SIZE: '50' },
     });
-    await db.pool.query(`update orders set status = 'delivered' where id in (9, 10, 12)`);
-    const refused = await waitFor('order 9 event to be retrying', async () => {
-      const r = await outboxRow(await lastEventId(9));
-      return r.status === 'pending' && r.attempts === 1 && r;
-    });
-    expect(refused.last_error).toContain('order 9 refused');
-    for (const order of [10, 12]) {
-      await waitFor(
-        `order ${order} done`,
-        async () => (await outboxRow(await lastEventId(order))).status === 'done',
-      );
-      expect(await notificationsFor(order)).toHaveLength(1);
-    }
-    expect(await notificationsFor(9)).toHaveLength(0);
+    await expectOnlyOrder9Refused('order 9 refused');
   });
 
   test('an SQL handler refusing one event of a batch: the others are handled, that one retried', async () => {
@@ -190,20 +195,7 @@ describe('the listener and dispatcher', () => {
       handlers: [pickySql],
       env: { OUTBOX_RETRY_BASE_MS: '60000', OUTBOX_BATCH_SIZE: '50' },
     });
-    await db.pool.query(`update orders set status = 'delivered' where id in (9, 10, 12)`);
-    const refused = await waitFor('order 9 event to be retrying', async () => {
-      const r = await outboxRow(await lastEventId(9));
-      return r.status === 'pending' && r.attempts === 1 && r;
-    });
-    expect(refused.last_error).toContain('division by zero');
-    for (const order of [10, 12]) {
-      await waitFor(
-        `order ${order} done`,
-        async () => (await outboxRow(await lastEventId(order))).status === 'done',
-      );
-      expect(await notificationsFor(order)).toHaveLength(1);
-    }
-    expect(await notificationsFor(9)).toHaveLength(0);
+    await expectOnlyOrder9Refused('division by zero');
   });
 
   test('a payload that does not match its schema is dead at once with the reason', async () => {

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { AnySqlHandler } from '../registry';
 import type { OutboxEvent } from '../event-types';
-import type { DeliveryState } from '../types';
+import type { DeliveryState, OutboxRow } from '../types';
 
 // Unnamed statements, planned with the table's current size each time (see src/outbox/sql/claim.ts).
 
@@ -31,19 +31,14 @@ export async function runSqlEffect(
   });
 }
 
-/** A row the one-statement batch locked, handled and settled (done). */
-export interface HandledRow {
-  id: string;
-  aggregate_type: string;
-  aggregate_id: string;
-  event_type: string;
-  payload: unknown;
-  created_at: Date;
-  /** Claims so far, this one included. */
-  attempts: number;
+/** A row the one-statement batch locked, handled and settled (done); attempts includes this run. */
+export type HandledRow = Pick<
+  OutboxRow,
+  'id' | 'aggregate_type' | 'aggregate_id' | 'event_type' | 'payload' | 'created_at' | 'attempts'
+> & {
   /** outbox.deliveries before this run: the handlers it was owed are those not done there. */
   previous_deliveries: Record<string, DeliveryState>;
-}
+};
 
 /**
  * The statement of a batch when every handler is an SQL handler: lock up to `$1` claimable events
