@@ -44,7 +44,8 @@ export type HandledRow = Pick<
  * The statement of a batch when every handler is an SQL handler: lock up to `$1` claimable events
  * (outbox_lock_claimable, as the in-transaction path), run each handler's effect over the events it
  * is owed (its event types, not already done), and settle every locked row as done, with each
- * handler's delivery state at `$2`: one round trip and one commit, nothing read into the process.
+ * handler's delivery state at `$2`: one round trip and one commit; the handlers run in PostgreSQL,
+ * and only the handled rows come back (for metrics and the live page).
  * If any effect fails, the statement fails as a whole and nothing is written; the dispatcher then
  * handles the batch the ordinary way, which isolates the event at fault. Handler names and event
  * types are written into the text as literals. It runs through outbox_run_batch() (migration
