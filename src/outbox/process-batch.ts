@@ -71,12 +71,18 @@ function toFailure(err: unknown): Failure {
   };
 }
 
+/** The handlers an event is still owed: its type's, less those done on an earlier attempt. */
+function handlersOwed(
+  registry: HandlerRegistry,
+  eventType: string,
+  deliveries: OutboxRow['deliveries'] | undefined,
+): AnyHandler[] {
+  return registry.handlersFor(eventType).filter((h) => deliveries?.[h.name]?.status !== 'done');
+}
+
 export function prepareJob(row: OutboxRow, registry: HandlerRegistry): Job {
   const startedAt = performance.now();
-  const deliveries = row.deliveries ?? {};
-  const pending = registry
-    .handlersFor(row.event_type)
-    .filter((h) => deliveries[h.name]?.status !== 'done');
+  const pending = handlersOwed(registry, row.event_type, row.deliveries);
   const job: Job = { row, pending, results: new Map(), startedAt };
   let payload: unknown = row.payload;
   if (isKnownEventType(row.event_type)) {
@@ -332,6 +338,7 @@ export async function processLockedBatch(
   deps: BatchDeps,
   limit: number,
   signal: AbortSignal,
+  { handlerFailed = false } = {},
 ): Promise<BatchOutcome[]> {
   const now = new Date().toISOString();
   if (signal.aborted) return [];
@@ -345,7 +352,9 @@ export async function processLockedBatch(
       }
     });
   // Handlers rarely fail: run without savepoints (two round trips fewer per batch), and only
-  // after a failure again with them, so that one bad event cannot fail the others.
+  // after a failure again with them, so that one bad event cannot fail the others. A caller that
+  // just saw a handler fail on this batch (`handlerFailed`) goes straight to savepoints.
+  if (handlerFailed) return attempt(true);
   try {
     return await attempt(false);
   } catch (err) {
@@ -404,13 +413,11 @@ export async function processOneStatementBatch(
     });
   } catch (err) {
     if (isTransientDbError(err) || signal.aborted) throw err;
-    return processLockedBatch(deps, limit, signal);
+    return processLockedBatch(deps, limit, signal, { handlerFailed: true });
   }
   return rows.map((handled) => {
     const row = { ...handled, deliveries: handled.previous_deliveries } as unknown as OutboxRow;
-    const pending = deps.registry
-      .handlersFor(row.event_type)
-      .filter((h) => handled.previous_deliveries?.[h.name]?.status !== 'done');
+    const pending = handlersOwed(deps.registry, row.event_type, handled.previous_deliveries);
     const results = new Map<string, Failure | null>(pending.map((h) => [h.name, null]));
     return {
       job: { row, pending, results, startedAt },

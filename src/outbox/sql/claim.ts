@@ -18,7 +18,7 @@ import type { OutboxRow } from '../types';
  * rows behind it still see it open, so they wait too. `attempts` counts claims, so an event that
  * keeps crashing its worker still goes dead. What is claimable, and the plan that finds it whatever
  * the statistics say (walk outbox_open in id order, stop at the limit), live in
- * outbox_lock_claimable() (migrations 0041, 0043).
+ * outbox_lock_claimable() (migrations 0043, 0044).
  */
 export async function claimBatch(
   db: Pick<pg.Pool, 'query'>,
