@@ -76,10 +76,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   }
   const expectedVersion = await latestMigrationVersion();
   // The dispatcher's own connections: under API load the shared pool's queue is long, and an
-  // event must not wait behind it (one per claim loop, one for lease and wake-up flag writes).
-  // Their commits need not wait for the WAL flush (OUTBOX_SYNCHRONOUS_COMMIT, default off): a
-  // crash can only lose the last fraction of a second of them, effects and acks together, and
-  // those events are handled again (docs/guarantees.md). Writers' commits stay durable.
+  // event must not wait behind it (shared by the subscriptions' lanes, plus one for leases and
+  // wake-up flag writes). Their commits need not wait for the WAL flush
+  // (OUTBOX_SYNCHRONOUS_COMMIT, default off): a crash can only lose the last fraction of a second
+  // of them, effects and positions together, and those events are handled again
+  // (docs/guarantees.md). Writers' commits stay durable.
   const dispatchPool = createPool({
     connectionString: opts.databaseUrl,
     max: config.OUTBOX_CONCURRENCY + 1,
@@ -99,11 +100,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     events,
     options: {
       batchSize: config.OUTBOX_BATCH_SIZE,
-      concurrency: config.OUTBOX_CONCURRENCY,
       maxAttempts: config.OUTBOX_MAX_ATTEMPTS,
       leaseMs: config.OUTBOX_LEASE_MS,
       pollIntervalMs: config.OUTBOX_POLL_INTERVAL_MS,
       backoff: { baseMs: config.OUTBOX_RETRY_BASE_MS, maxMs: config.OUTBOX_RETRY_MAX_MS },
+      subscriptionStart: config.OUTBOX_SUBSCRIPTION_START,
     },
     wakeGate:
       config.OUTBOX_WAKEUP === 'gated'
@@ -154,7 +155,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       checks.lag = degraded
         ? {
             ok: false,
-            detail: `oldest open event is ${Math.round(lagMs)} ms old (SLO ${config.OUTBOX_LAG_SLO_MS} ms)`,
+            detail: `a subscription's oldest owed event is ${Math.round(lagMs)} ms old (SLO ${config.OUTBOX_LAG_SLO_MS} ms)`,
           }
         : { ok: true };
     }
@@ -171,7 +172,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       ? { service: createAdminService({ pool }), token: config.ADMIN_TOKEN }
       : undefined,
   });
-  dispatcher.start();
+  await dispatcher.start();
   retention.start();
   await listener.start();
 

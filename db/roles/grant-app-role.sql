@@ -16,9 +16,16 @@ grant usage on schema public to :"app_role";
 grant select on clients, items, order_items to :"app_role";
 -- PATCH /orders/update changes the status; the trigger it fires runs as this role.
 grant select, update on orders to :"app_role";
--- The capture trigger inserts; the dispatcher claims and settles (update); retention deletes done rows.
-grant select, insert, update, delete on outbox to :"app_role";
+-- The capture trigger (and an admin replay) appends; retention deletes what every subscription has
+-- passed. No UPDATE: the log is append-only, and this role cannot rewrite an event.
+grant select, insert, delete on outbox to :"app_role";
+revoke update on outbox from :"app_role";
 grant usage on sequence outbox_id_seq to :"app_role";
+-- Subscriptions: the service declares its own (insert, update of kind and types) and moves their
+-- positions and leases; parked events come and go; the delivery view is read by the admin API.
+grant select, insert, update on outbox_subscriptions to :"app_role";
+grant select, insert, update, delete on outbox_parked to :"app_role";
+grant select on outbox_delivery to :"app_role";
 -- The notify-client handler writes one row per event; a mail sink marks it sent.
 grant select, insert, update on notifications to :"app_role";
 grant usage on sequence notifications_id_seq to :"app_role";

@@ -1,30 +1,44 @@
 import type pg from 'pg';
-import type { OutboxRow } from '../outbox/types';
 import type { ListOutboxQuery } from './admin.schema';
 
-export type AdminOutboxRow = OutboxRow & { replay_of: string | null };
+type Db = Pick<pg.Pool, 'query'>;
 
-// These statements are unnamed on purpose: PostgreSQL plans an unnamed statement with its
-// parameter values known, so "$1::text is null or status = $1" folds to "status = 'dead'" and the
-// partial indexes (outbox_dead, outbox_open_by_aggregate) and outbox_by_aggregate serve the filters.
-// "id > 0" (every id is) lets outbox_by_aggregate serve the aggregate filter: its predicate says
-// so, to keep the claim's head check off it (migration 0044).
+/** An event of the log, as the admin API lists it. */
+export interface AdminEventRow {
+  id: string;
+  aggregate_type: string;
+  aggregate_id: string;
+  event_type: string;
+  created_at: Date;
+  replay_of: string | null;
+  payload?: unknown;
+}
 
-/** One page of rows, newest first, below `before`. */
-export async function listOutboxRows(
-  db: Pick<pg.Pool, 'query'>,
-  q: ListOutboxQuery,
-): Promise<AdminOutboxRow[]> {
-  const { rows } = await db.query<AdminOutboxRow>(
-    `select id, aggregate_type, aggregate_id, event_type, status, attempts, created_at,
-            available_at, processed_at, last_error, replay_of
-       from outbox
-      where ($1::text is null or status = $1)
+/** One row of the view outbox_delivery. */
+export interface DeliveryRow {
+  event_id: string;
+  subscription: string;
+  state: 'pending' | 'done' | 'retrying' | 'dead';
+  attempts: number | null;
+  last_error: string | null;
+  next_attempt_at: Date | null;
+}
+
+// Unnamed statements: PostgreSQL plans an unnamed statement with its parameter values known, so
+// "$1::text is null or ..." folds away and the filters that are given use their indexes.
+
+/** One page of events, newest first, below `before`; `status` keeps those parked that way. */
+export async function listEvents(db: Db, q: ListOutboxQuery): Promise<AdminEventRow[]> {
+  const { rows } = await db.query<AdminEventRow>(
+    `select id, aggregate_type, aggregate_id, event_type, created_at, replay_of
+       from outbox e
+      where ($1::text is null
+             or e.id in (select p.event_id from outbox_parked p
+                          where p.state = $1 and ($1 <> 'retrying' or p.attempts > 0)))
         and ($2::text is null or event_type = $2)
         and ($3::text is null or aggregate_type = $3)
         and ($4::text is null or aggregate_id = $4)
         and ($5::bigint is null or id < $5)
-        and id > 0
       order by id desc
       limit $6`,
     [
@@ -39,39 +53,51 @@ export async function listOutboxRows(
   return rows;
 }
 
-export async function findOutboxRow(
-  db: Pick<pg.Pool, 'query'>,
-  id: string,
-): Promise<AdminOutboxRow | undefined> {
-  const { rows } = await db.query<AdminOutboxRow>('select * from outbox where id = $1', [id]);
-  return rows[0];
-}
-
-/**
- * A dead row back in line: pending now, attempts from zero, and the handlers that failed or died
- * run again while the ones that succeeded stay done (their effects happened; the dispatcher skips
- * handlers whose delivery is done). last_error stays until the next attempt overwrites it, so the
- * operator can still see why it died. Only a dead row: anything else returns nothing.
- */
-export async function retryDeadRow(
-  db: Pick<pg.PoolClient, 'query'>,
-  id: string,
-): Promise<AdminOutboxRow | undefined> {
-  const { rows } = await db.query<AdminOutboxRow>(
-    `update outbox
-        set status = 'pending',
-            attempts = 0,
-            available_at = now(),
-            locked_by = null,
-            locked_until = null,
-            deliveries = (select coalesce(jsonb_object_agg(d.key, d.value), '{}'::jsonb)
-                            from jsonb_each(outbox.deliveries) d
-                           where d.value ->> 'status' = 'done')
-      where id = $1 and status = 'dead'
-      returning *`,
+export async function findEvent(db: Db, id: string): Promise<AdminEventRow | undefined> {
+  const { rows } = await db.query<AdminEventRow>(
+    `select id, aggregate_type, aggregate_id, event_type, created_at, replay_of, payload
+       from outbox where id = $1`,
     [id],
   );
   return rows[0];
+}
+
+/** The events' state in every subscription that owes them (outbox_delivery). */
+export async function deliveriesOf(db: Db, ids: readonly string[]): Promise<DeliveryRow[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<DeliveryRow>(
+    `select event_id, subscription, state, attempts, last_error, next_attempt_at
+       from outbox_delivery
+      where event_id = any ($1::bigint[])
+      order by event_id, subscription`,
+    [ids],
+  );
+  return rows;
+}
+
+/**
+ * An event's dead deliveries back in line: retrying, tries from zero, due now (or, when an earlier
+ * event of its aggregate is still parked in that subscription, waiting behind it). The
+ * subscriptions that delivered it are untouched (their effects happened). last_error stays until
+ * the next try replaces it. Returns the subscriptions concerned; none when nothing was dead.
+ */
+export async function retryDead(db: Db, id: string): Promise<string[]> {
+  const { rows } = await db.query<{ subscription: string }>(
+    `update outbox_parked p
+        set state = 'retrying',
+            attempts = 0,
+            available_at = case when exists (
+                             select 1 from outbox_parked q
+                              where q.subscription = p.subscription and q.state = 'retrying'
+                                and q.aggregate_type = p.aggregate_type
+                                and q.aggregate_id = p.aggregate_id and q.event_id < p.event_id)
+                           then 'infinity'::timestamptz else now() end,
+            updated_at = now()
+      where p.event_id = $1 and p.state = 'dead'
+      returning p.subscription`,
+    [id],
+  );
+  return rows.map((r) => r.subscription);
 }
 
 export interface ReplayRange {
@@ -85,15 +111,11 @@ function rangeValues(r: ReplayRange): (string | null)[] {
   return [r.fromId ?? null, r.toId ?? null, r.from ?? null, r.to ?? null];
 }
 
-/** How many done events a replay of this range would copy. */
-export async function countDoneInRange(
-  db: Pick<pg.PoolClient, 'query'>,
-  range: ReplayRange,
-): Promise<number> {
+/** How many events a replay of this range would copy. */
+export async function countInRange(db: Db, range: ReplayRange): Promise<number> {
   const { rows } = await db.query<{ n: string }>(
     `select count(*) as n from outbox
-      where status = 'done'
-        and ($1::bigint is null or id >= $1) and ($2::bigint is null or id <= $2)
+      where ($1::bigint is null or id >= $1) and ($2::bigint is null or id <= $2)
         and ($3::timestamptz is null or created_at >= $3)
         and ($4::timestamptz is null or created_at < $4)`,
     rangeValues(range),
@@ -102,20 +124,16 @@ export async function countDoneInRange(
 }
 
 /**
- * Re-queues the done events of a range as new events: copies with new ids (new idempotency keys,
- * so sinks that drop duplicates by event id deliver them again), the same aggregate, type and
- * payload, and replay_of naming the original. The originals stay as they were (history).
+ * Appends copies of the events of a range as new events: new ids (new idempotency keys, so sinks
+ * that drop duplicates by event id deliver them again), the same aggregate, type and payload, and
+ * replay_of naming the original; every subscription that takes their type delivers them again.
  */
-export async function insertReplayCopies(
-  db: Pick<pg.PoolClient, 'query'>,
-  range: ReplayRange,
-): Promise<string[]> {
+export async function insertReplayCopies(db: Db, range: ReplayRange): Promise<string[]> {
   const { rows } = await db.query<{ id: string }>(
     `insert into outbox (aggregate_type, aggregate_id, event_type, payload, replay_of)
      select aggregate_type, aggregate_id, event_type, payload, id
        from outbox
-      where status = 'done'
-        and ($1::bigint is null or id >= $1) and ($2::bigint is null or id <= $2)
+      where ($1::bigint is null or id >= $1) and ($2::bigint is null or id <= $2)
         and ($3::timestamptz is null or created_at >= $3)
         and ($4::timestamptz is null or created_at < $4)
       order by id
@@ -125,7 +143,20 @@ export async function insertReplayCopies(
   return rows.map((r) => r.id);
 }
 
+/**
+ * Events captured in the last minute, counted from the newest backwards (at most 100,000 read:
+ * the log has no index on created_at, and a stats call must stay cheap).
+ */
+export async function capturedLastMinute(db: Db): Promise<number> {
+  const { rows } = await db.query<{ n: string }>(
+    `select count(*) as n
+       from (select created_at from outbox order by id desc limit 100000) recent
+      where created_at > now() - interval '1 minute'`,
+  );
+  return Number(rows[0]!.n);
+}
+
 /** Rings the doorbell of every instance's listener (same channel as the capture trigger). */
-export async function notifyOutbox(db: Pick<pg.PoolClient, 'query'>): Promise<void> {
+export async function notifyOutbox(db: Db): Promise<void> {
   await db.query(`select pg_notify('outbox', '')`);
 }

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 
-export const OUTBOX_STATUSES = ['pending', 'processing', 'done', 'dead'] as const;
+/**
+ * An event's state in one subscription (the view outbox_delivery): not reached yet (or waiting
+ * behind a parked event of its aggregate), done, parked to be retried, or dead.
+ */
+export const DELIVERY_STATES = ['pending', 'done', 'retrying', 'dead'] as const;
+/** What the list can filter on: events parked somewhere, to be retried, or dead. */
+export const PARKED_STATES = ['retrying', 'dead'] as const;
 
 /** An outbox id: a bigint, as a string in JSON (it may exceed 2^53); a number is accepted too. */
 const outboxId = z
@@ -13,7 +19,10 @@ const outboxId = z
 const text = z.string().min(1).max(200);
 
 export const listOutboxQuery = z.strictObject({
-  status: z.enum(OUTBOX_STATUSES).optional(),
+  status: z
+    .enum(PARKED_STATES)
+    .optional()
+    .describe('events parked in some subscription: retrying, or dead'),
   type: text.optional().describe('event type, e.g. order.status_changed'),
   aggregateType: text.optional().describe('e.g. order'),
   aggregateId: text.optional().describe('e.g. 7'),
@@ -54,33 +63,35 @@ export const replayBody = z
   });
 export type ReplayBody = z.infer<typeof replayBody>;
 
-const deliveryState = z.object({
-  status: z.enum(['done', 'failed', 'dead']),
-  attempts: z.number().int(),
-  error: z.string().optional(),
-  at: z.string(),
+export const delivery = z.object({
+  subscription: z.string(),
+  state: z.enum(DELIVERY_STATES),
+  attempts: z
+    .number()
+    .int()
+    .nullable()
+    .describe('tries of a parked event; null when it was never parked'),
+  lastError: z.string().nullable(),
+  nextAttemptAt: z.string().nullable().describe('when a retrying event is tried next'),
 });
+export type Delivery = z.infer<typeof delivery>;
 
 export const outboxRowSummary = z.object({
   id: z.string(),
   aggregateType: z.string(),
   aggregateId: z.string(),
   type: z.string(),
-  status: z.enum(OUTBOX_STATUSES),
-  attempts: z.number().int(),
+  status: z
+    .enum(DELIVERY_STATES)
+    .describe('the worst of its deliveries: dead, retrying, pending, then done'),
   createdAt: z.string(),
-  availableAt: z.string(),
-  processedAt: z.string().nullable(),
-  lastError: z.string().nullable(),
   replayOf: z.string().nullable().describe('the event this one is a replayed copy of'),
+  deliveries: z.array(delivery).describe('its state in every subscription that owes it'),
 });
 export type OutboxRowSummary = z.infer<typeof outboxRowSummary>;
 
 export const outboxRowDetail = outboxRowSummary.extend({
   payload: z.unknown(),
-  lockedBy: z.string().nullable(),
-  lockedUntil: z.string().nullable(),
-  deliveries: z.record(z.string(), deliveryState).describe('per handler (sink) delivery state'),
 });
 export type OutboxRowDetail = z.infer<typeof outboxRowDetail>;
 
@@ -94,22 +105,35 @@ export const outboxPage = z.object({
 
 export const replayResult = z.object({
   dryRun: z.boolean(),
-  matched: z.number().int().describe('done events in the range'),
+  matched: z.number().int().describe('events in the range'),
   replayed: z.number().int().describe('copies inserted (0 on a dry run)'),
   ids: z.array(z.string()).describe('ids of the copies'),
 });
 export type ReplayResult = z.infer<typeof replayResult>;
 
+export const subscriptionStats = z.object({
+  name: z.string(),
+  kind: z.string(),
+  state: z.enum(['active', 'paused', 'backing_off']),
+  holder: z.string().nullable().describe('the instance holding its lease'),
+  backoffUntil: z.string().nullable(),
+  lastError: z.string().nullable(),
+  behind: z.number().int().describe('events after its position (counted up to 10,000)'),
+  lagSeconds: z.number().describe('age of the oldest event after its position'),
+  retrying: z.number().int(),
+  dead: z.number().int(),
+});
+
 export const outboxStats = z.object({
   counts: z.object({
-    pending: z.number().int(),
-    processing: z.number().int(),
-    done: z.number().int(),
-    dead: z.number().int(),
+    pending: z.number().int().describe('the largest backlog of any subscription'),
+    retrying: z.number().int().describe('parked events being retried, in all subscriptions'),
+    dead: z.number().int().describe('dead events, in all subscriptions'),
   }),
-  lagSeconds: z.number().describe('age of the oldest open event'),
+  lagSeconds: z.number().describe("the largest lag: a subscription's oldest owed event"),
+  subscriptions: z.array(subscriptionStats),
   throughput: z.object({
-    lastMinute: z.number().int().describe('events done in the last 60 s (all instances)'),
+    lastMinute: z.number().int().describe('events captured in the last 60 s'),
     perSecond: z.number(),
   }),
 });

@@ -1,17 +1,21 @@
 import type pg from 'pg';
 import { AppError } from '../app-error';
 import { withTransaction } from '../db/pool';
-import { readOutboxGauges, readOutboxStats } from '../outbox/sql/stats';
+import { readOutboxGauges } from '../outbox/sql/stats';
 import {
-  countDoneInRange,
-  findOutboxRow,
+  capturedLastMinute,
+  countInRange,
+  deliveriesOf,
+  findEvent,
   insertReplayCopies,
-  listOutboxRows,
+  listEvents,
   notifyOutbox,
-  retryDeadRow,
-  type AdminOutboxRow,
+  retryDead,
+  type AdminEventRow,
+  type DeliveryRow,
 } from './admin.repo';
 import type {
+  Delivery,
   ListOutboxQuery,
   OutboxRowDetail,
   OutboxRowSummary,
@@ -33,72 +37,76 @@ export interface AdminService {
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
-function summary(r: AdminOutboxRow): OutboxRowSummary {
+/** The worst state first: an event is as done as its least done delivery. */
+const STATE_ORDER: Delivery['state'][] = ['dead', 'retrying', 'pending', 'done'];
+
+function summary(r: AdminEventRow, deliveries: DeliveryRow[]): OutboxRowSummary {
+  const mine = deliveries
+    .filter((d) => d.event_id === r.id)
+    .map((d): Delivery => ({
+      subscription: d.subscription,
+      state: d.state,
+      attempts: d.attempts,
+      lastError: d.last_error,
+      nextAttemptAt: iso(d.next_attempt_at),
+    }));
+  const status = STATE_ORDER.find((s) => mine.some((d) => d.state === s)) ?? 'done';
   return {
     id: r.id,
     aggregateType: r.aggregate_type,
     aggregateId: r.aggregate_id,
     type: r.event_type,
-    status: r.status,
-    attempts: r.attempts,
+    status,
     createdAt: r.created_at.toISOString(),
-    availableAt: r.available_at.toISOString(),
-    processedAt: iso(r.processed_at),
-    lastError: r.last_error,
     replayOf: r.replay_of,
-  };
-}
-
-function detail(r: AdminOutboxRow): OutboxRowDetail {
-  return {
-    ...summary(r),
-    payload: r.payload,
-    lockedBy: r.locked_by,
-    lockedUntil: iso(r.locked_until),
-    deliveries: r.deliveries,
+    deliveries: mine,
   };
 }
 
 export function createAdminService({ pool }: { pool: pg.Pool }): AdminService {
+  async function detail(id: string): Promise<OutboxRowDetail> {
+    const row = await findEvent(pool, id);
+    if (!row) throw AppError.notFound(`outbox event ${id} does not exist`);
+    return { ...summary(row, await deliveriesOf(pool, [id])), payload: row.payload };
+  }
+
   return {
     async list(q) {
-      const rows = await listOutboxRows(pool, q);
+      const rows = await listEvents(pool, q);
+      const deliveries = await deliveriesOf(
+        pool,
+        rows.map((r) => r.id),
+      );
       return {
-        items: rows.map(summary),
+        items: rows.map((r) => summary(r, deliveries)),
         nextBefore: rows.length === q.limit ? rows[rows.length - 1]!.id : null,
       };
     },
 
-    async get(id) {
-      const row = await findOutboxRow(pool, id);
-      if (!row) throw AppError.notFound(`outbox event ${id} does not exist`);
-      return detail(row);
-    },
+    get: detail,
 
     async retry(id) {
-      return withTransaction(pool, async (tx) => {
-        const row = await retryDeadRow(tx, id);
-        if (row) {
-          await notifyOutbox(tx);
-          return detail(row);
-        }
-        const existing = await findOutboxRow(tx, id);
-        if (!existing) throw AppError.notFound(`outbox event ${id} does not exist`);
-        throw new AppError(
-          'conflict',
-          `outbox event ${id} is ${existing.status}; only a dead event can be retried`,
-        );
+      const subscriptions = await withTransaction(pool, async (tx) => {
+        const retried = await retryDead(tx, id);
+        if (retried.length > 0) await notifyOutbox(tx);
+        return retried;
       });
+      if (subscriptions.length > 0) return detail(id);
+      const existing = await detail(id);
+      throw new AppError(
+        'conflict',
+        `outbox event ${id} is dead in no subscription (it is ${existing.status}); only a dead delivery can be retried`,
+      );
     },
 
     async replay({ dryRun, ...range }) {
       return withTransaction(pool, async (tx) => {
-        const matched = await countDoneInRange(tx, range);
+        const matched = await countInRange(tx, range);
         if (dryRun) return { dryRun, matched, replayed: 0, ids: [] };
         if (matched > MAX_REPLAY) {
           throw new AppError(
             'validation_error',
-            `the range holds ${matched} done events; replay at most ${MAX_REPLAY} at a time`,
+            `the range holds ${matched} events; replay at most ${MAX_REPLAY} at a time`,
             [{ path: '(body)', message: 'narrow the range' }],
           );
         }
@@ -109,17 +117,18 @@ export function createAdminService({ pool }: { pool: pg.Pool }): AdminService {
     },
 
     async stats() {
-      const [{ counts, doneLastMinute }, gauges] = await Promise.all([
-        readOutboxStats(pool),
+      const [gauges, lastMinute] = await Promise.all([
         readOutboxGauges(pool),
+        capturedLastMinute(pool),
       ]);
       return {
-        counts,
+        counts: { pending: gauges.pending, retrying: gauges.retrying, dead: gauges.dead },
         lagSeconds: gauges.lagSeconds,
-        throughput: {
-          lastMinute: doneLastMinute,
-          perSecond: Math.round((doneLastMinute / 60) * 100) / 100,
-        },
+        subscriptions: gauges.subscriptions.map((s) => ({
+          ...s,
+          backoffUntil: iso(s.backoffUntil),
+        })),
+        throughput: { lastMinute, perSecond: Math.round((lastMinute / 60) * 100) / 100 },
       };
     },
   };

@@ -45,18 +45,41 @@ const duration = z
     return Number(n) * factor;
   });
 
-const webhookUrls = optionalString.transform((v, ctx) => {
-  const urls = (v ?? '')
+/** One webhook endpoint: its subscription is `webhook:<name>`. */
+export interface WebhookEndpoint {
+  /** Given as `name=url`, else the URL's host (with its port): never its path or query. */
+  name: string;
+  url: string;
+}
+
+const WEBHOOK_NAME = /^([A-Za-z0-9_.-]{1,64})=(.+)$/;
+
+const webhookUrls = optionalString.transform((v, ctx): WebhookEndpoint[] => {
+  const entries = (v ?? '')
     .split(',')
     .map((u) => u.trim())
     .filter(Boolean);
-  urls.forEach((url, i) => {
+  const endpoints: WebhookEndpoint[] = [];
+  entries.forEach((entry, i) => {
+    const named = WEBHOOK_NAME.exec(entry);
+    const url = named ? named[2]! : entry;
     if (!urlWith(['http:', 'https:'], 'https://example.com/hook').safeParse(url).success) {
       // The URL itself is not echoed: webhook URLs often carry a token.
       ctx.addIssue({ code: 'custom', message: `URL #${i + 1} must be an http(s) URL` });
+      return;
+    }
+    endpoints.push({ name: named ? named[1]! : new URL(url).host, url });
+  });
+  endpoints.forEach((e, i) => {
+    const first = endpoints.findIndex((other) => other.name === e.name);
+    if (first !== i) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `URLs #${first + 1} and #${i + 1} would both be named ${e.name}: name them, as in orders=https://${e.name}/...`,
+      });
     }
   });
-  return urls;
+  return endpoints;
 });
 
 export const envSchema = z
@@ -88,13 +111,22 @@ export const envSchema = z
       .max(10_000)
       // 500: 20,900 events/s drained vs 14,100 at 100 (30,000 events, local PostgreSQL 15).
       .default(500)
-      .describe('rows claimed per batch'),
-    OUTBOX_CONCURRENCY: positiveInt.max(64).default(2).describe('batches in flight per process'),
+      .describe('events a subscription reads per round'),
+    OUTBOX_CONCURRENCY: positiveInt
+      .max(64)
+      .default(2)
+      .describe("connections of the dispatcher's own pool (shared by the subscriptions' lanes)"),
     OUTBOX_MAX_ATTEMPTS: positiveInt.default(10).describe('attempts before an event is dead'),
     OUTBOX_LEASE_MS: positiveInt
       .min(1000)
       .default(30_000)
-      .describe('claim lease; extended while work runs'),
+      .describe("a subscription's lease; renewed while its instance lives, taken over after"),
+    OUTBOX_SUBSCRIPTION_START: z
+      .enum(['now', 'beginning'])
+      .default('now')
+      .describe(
+        'where a subscription that does not exist yet starts: now (new events) or beginning (every event retained)',
+      ),
     OUTBOX_POLL_INTERVAL_MS: positiveInt
       .min(10)
       .default(1000)
@@ -107,7 +139,7 @@ export const envSchema = z
       .enum(['off', 'local', 'remote_write', 'on', 'remote_apply'])
       .default('off')
       .describe(
-        "synchronous_commit of the dispatcher's transactions (effects and acks commit together)",
+        "synchronous_commit of the dispatcher's transactions (effects and positions commit together)",
       ),
     OUTBOX_RETRY_BASE_MS: positiveInt
       .default(1000)
@@ -118,14 +150,18 @@ export const envSchema = z
       .describe('how long shutdown waits for in-flight work'),
     OUTBOX_RETENTION: duration
       .default(7 * 86_400_000)
-      .describe('done rows older than this are deleted (e.g. 7d)'),
+      .describe(
+        'events older than this are deleted once every subscription has passed them (e.g. 7d)',
+      ),
     OUTBOX_LAG_SLO_MS: optionalString
       .pipe(z.coerce.number<string | undefined>().int().positive().optional())
-      .describe('readiness reports degraded when the oldest pending event is older'),
+      .describe("readiness reports degraded when a subscription's oldest owed event is older"),
     ADMIN_TOKEN: optionalString
       .pipe(z.string().min(16, 'must be at least 16 characters').optional())
       .describe('bearer token for /admin/*; unset: the admin API is off (404)'),
-    WEBHOOK_URLS: webhookUrls.describe('comma-separated webhook endpoints; unset: webhooks off'),
+    WEBHOOK_URLS: webhookUrls.describe(
+      'comma-separated webhook endpoints, each `url` or `name=url` (its subscription is webhook:<name>, by default the host); unset: webhooks off',
+    ),
     WEBHOOK_SECRET: optionalString
       .pipe(
         z

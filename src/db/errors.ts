@@ -51,3 +51,16 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message || err.name;
   return typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err));
 }
+
+/**
+ * True when our connection to the database failed or the server is going away: not the fault of
+ * the statement or its data. Unlike isTransientDbError, a statement that ran too long
+ * (57014) or lost a serialization race (40001, 40P01) is not one: an effect that keeps timing out
+ * is the event's problem, to be isolated and counted, not retried for ever.
+ */
+export function isConnectionError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const { code } = err as { code?: unknown };
+  if (typeof code === 'string' && ['57014', '40001', '40P01', '55P03'].includes(code)) return false;
+  return isTransientDbError(err);
+}

@@ -159,7 +159,7 @@ export function openApiDocument(opts: { adminEnabled: boolean }) {
       method: 'get',
       path: '/admin/outbox/{id}',
       tags: ['admin'],
-      summary: 'One event with its payload, per-handler deliveries and last error',
+      summary: 'One event with its payload and its state in every subscription',
       security: adminSecurity,
       request: { params: outboxIdParams },
       responses: { 200: json(outboxRowDetail, 'the event'), ...adminErrors },
@@ -168,20 +168,20 @@ export function openApiDocument(opts: { adminEnabled: boolean }) {
       method: 'post',
       path: '/admin/outbox/{id}/retry',
       tags: ['admin'],
-      summary: 'A dead event back to pending: attempts reset, failed handlers run again',
+      summary: 'Retry the dead deliveries of an event: tries reset, due now',
       security: adminSecurity,
       request: { params: outboxIdParams },
       responses: {
-        200: json(outboxRowDetail, 'the event, pending'),
+        200: json(outboxRowDetail, 'the event, its dead deliveries back in line'),
         ...adminErrors,
-        409: error('the event is not dead'),
+        409: error('the event is dead in no subscription'),
       },
     });
     registry.registerPath({
       method: 'post',
       path: '/admin/outbox/replay',
       tags: ['admin'],
-      summary: 'Re-queue done events of an id or time range as new events (copies)',
+      summary: 'Append copies of the events of an id or time range as new events',
       security: adminSecurity,
       request: { body: { content: { 'application/json': { schema: replayBody } } } },
       responses: { 200: json(replayResult, 'what was (or would be) replayed'), ...adminErrors },
@@ -190,7 +190,8 @@ export function openApiDocument(opts: { adminEnabled: boolean }) {
       method: 'get',
       path: '/admin/stats',
       tags: ['admin'],
-      summary: 'Counts by status, lag, throughput over the last minute',
+      summary:
+        'Every subscription with its lag and parked counts; events captured in the last minute',
       security: adminSecurity,
       responses: { 200: json(outboxStats, 'the stats'), ...adminErrors },
     });

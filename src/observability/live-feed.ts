@@ -1,16 +1,17 @@
 import type { OutboxEventMap, OutboxEvents } from '../outbox/events';
 import type { OutboxGauges } from './outbox-gauges';
 
-/** One settled event as the live page shows it. */
+/** One event settled in one subscription, as the live page shows it. */
 export interface LiveEvent {
   id: string;
+  /** The subscription (sink) that delivered it: an event shows once per subscription. */
+  subscription: string;
   type: string;
   aggregate: string;
   status: 'done' | 'retry' | 'dead';
   attempt: number;
   /** What changed, e.g. "status: paid → shipped", when the payload says. */
   change: string | null;
-  handlers: { name: string; ok: boolean; error?: string }[];
   durationMs: number;
   /** From the writer's commit (created_at) to now. */
   latencyMs: number;
@@ -25,11 +26,25 @@ export interface ThroughputPoint {
   failed: number;
 }
 
-export interface LiveStats {
-  pending: number;
-  processing: number;
-  dead: number;
+/** One subscription as the live page shows it. */
+export interface LiveSubscription {
+  name: string;
+  state: 'active' | 'paused' | 'backing_off';
   lagSeconds: number;
+  behind: number;
+  retrying: number;
+  dead: number;
+}
+
+export interface LiveStats {
+  /** The largest backlog of any subscription (events after its position, counted up to 10,000). */
+  pending: number;
+  /** Parked events being retried, in all subscriptions. */
+  retrying: number;
+  dead: number;
+  /** The largest lag of any subscription. */
+  lagSeconds: number;
+  subscriptions: LiveSubscription[];
   listenerConnected: boolean;
   /** Events this instance settled as done since it started. */
   handledSinceStart: number;
@@ -104,7 +119,7 @@ export function createLiveFeed(deps: {
   }
 
   function onSettled(e: OutboxEventMap['settled']): void {
-    const status = e.status === 'pending' ? 'retry' : e.status;
+    const status = e.status === 'retrying' ? 'retry' : e.status;
     const point = pointAt(Math.floor(Date.now() / 1000));
     if (status === 'done') {
       point.done++;
@@ -112,12 +127,12 @@ export function createLiveFeed(deps: {
     } else point.failed++;
     const event: LiveEvent = {
       id: e.id,
+      subscription: e.subscription,
       type: e.type,
       aggregate: `${e.aggregateType}:${e.aggregateId}`,
       status,
       attempt: e.attempt,
       change: describeChange(e.payload),
-      handlers: e.handlers,
       durationMs: Math.round(e.durationMs * 100) / 100,
       latencyMs: Math.max(0, Date.now() - e.createdAt.getTime()),
       error: e.error,
@@ -133,9 +148,17 @@ export function createLiveFeed(deps: {
     const g = await deps.gauges.read();
     return {
       pending: g?.pending ?? 0,
-      processing: g?.processing ?? 0,
+      retrying: g?.retrying ?? 0,
       dead: g?.dead ?? 0,
       lagSeconds: g?.lagSeconds ?? 0,
+      subscriptions: (g?.subscriptions ?? []).map((s) => ({
+        name: s.name,
+        state: s.state,
+        lagSeconds: s.lagSeconds,
+        behind: s.behind,
+        retrying: s.retrying,
+        dead: s.dead,
+      })),
       listenerConnected: deps.listener.connected,
       handledSinceStart,
       at: new Date().toISOString(),

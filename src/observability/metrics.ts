@@ -39,50 +39,96 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 
   const handled = new client.Counter({
     name: 'outbox_events_handled_total',
-    help: 'Deliveries of an event to a sink (handler), by event type, sink and result (success | failure)',
+    help: 'Deliveries of an event to a subscription (sink), by event type, sink and result (success | failure)',
     labelNames: ['event_type', 'sink', 'result'] as const,
     registers: [registry],
   });
   const settled = new client.Counter({
     name: 'outbox_events_settled_total',
-    help: 'Events settled, by event type and outcome (done | retry | dead)',
-    labelNames: ['event_type', 'outcome'] as const,
+    help: 'Events settled in a subscription, by subscription, event type and outcome (done | retry | dead)',
+    labelNames: ['subscription', 'event_type', 'outcome'] as const,
     registers: [registry],
   });
   const handling = new client.Histogram({
     name: 'outbox_event_handling_duration_seconds',
-    help: 'Time from claim to settled for one event (all its handlers), by event type',
-    labelNames: ['event_type'] as const,
+    help: "Time from the start of a subscription's round to one event settled, by subscription and event type",
+    labelNames: ['subscription', 'event_type'] as const,
     buckets: HANDLING_BUCKETS,
     registers: [registry],
   });
   const commitToHandled = new client.Histogram({
     name: 'outbox_commit_to_handled_seconds',
-    help: "Time from the outbox row's created_at (the writer's commit) to done, by event type",
-    labelNames: ['event_type'] as const,
+    help: "Time from the outbox row's created_at (the writer's commit) to done, by subscription and event type",
+    labelNames: ['subscription', 'event_type'] as const,
     buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const backoffs = new client.Counter({
+    name: 'outbox_subscription_backoffs_total',
+    help: 'Times a subscription backed off as a whole because every call of a try failed',
+    labelNames: ['subscription'] as const,
     registers: [registry],
   });
   new client.Gauge({
     name: 'outbox_events',
-    help: 'Outbox rows by status (pending | processing | dead), read from the database (cached 1 s)',
+    help: 'Events by status, read from the database (cached 1 s): pending = the largest backlog of any subscription (counted up to 10,000), retrying and dead = parked in any subscription',
     labelNames: ['status'] as const,
     registers: [registry],
     async collect() {
       const snapshot = await deps.gauges.read();
       if (!snapshot) return;
       this.set({ status: 'pending' }, snapshot.pending);
-      this.set({ status: 'processing' }, snapshot.processing);
+      this.set({ status: 'retrying' }, snapshot.retrying);
       this.set({ status: 'dead' }, snapshot.dead);
     },
   });
   new client.Gauge({
     name: 'outbox_lag_seconds',
-    help: 'Age of the oldest open (pending or processing) event; 0 when none is open (cached 1 s)',
+    help: 'The largest lag of any subscription: age of the oldest event after its position; 0 when none (cached 1 s)',
     registers: [registry],
     async collect() {
       const snapshot = await deps.gauges.read();
       if (snapshot) this.set(snapshot.lagSeconds);
+    },
+  });
+  new client.Gauge({
+    name: 'outbox_subscription_lag_seconds',
+    help: 'Per subscription: age of the oldest event after its position; 0 when none (cached 1 s)',
+    labelNames: ['subscription'] as const,
+    registers: [registry],
+    async collect() {
+      const snapshot = await deps.gauges.read();
+      this.reset();
+      for (const s of snapshot?.subscriptions ?? [])
+        this.set({ subscription: s.name }, s.lagSeconds);
+    },
+  });
+  new client.Gauge({
+    name: 'outbox_subscription_parked_events',
+    help: 'Per subscription: parked events, retrying (or waiting behind one) and dead (cached 1 s)',
+    labelNames: ['subscription', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      const snapshot = await deps.gauges.read();
+      this.reset();
+      for (const s of snapshot?.subscriptions ?? []) {
+        this.set({ subscription: s.name, state: 'retrying' }, s.retrying);
+        this.set({ subscription: s.name, state: 'dead' }, s.dead);
+      }
+    },
+  });
+  new client.Gauge({
+    name: 'outbox_subscription_state',
+    help: 'Per subscription: 1 for its current state (active | paused | backing_off) (cached 1 s)',
+    labelNames: ['subscription', 'state'] as const,
+    registers: [registry],
+    async collect() {
+      const snapshot = await deps.gauges.read();
+      this.reset();
+      for (const s of snapshot?.subscriptions ?? []) {
+        for (const state of ['active', 'paused', 'backing_off'] as const)
+          this.set({ subscription: s.name, state }, s.state === state ? 1 : 0);
+      }
     },
   });
   new client.Gauge({
@@ -112,19 +158,26 @@ export function createMetrics(deps: MetricsDeps): Metrics {
   });
 
   function onSettled(e: OutboxEventMap['settled']): void {
-    const outcome = e.status === 'pending' ? 'retry' : e.status;
-    settled.inc({ event_type: e.type, outcome });
-    for (const h of e.handlers) {
-      handled.inc({ event_type: e.type, sink: h.name, result: h.ok ? 'success' : 'failure' });
-    }
-    handling.observe({ event_type: e.type }, e.durationMs / 1000);
+    const outcome = e.status === 'retrying' ? 'retry' : e.status;
+    const labels = { subscription: e.subscription, event_type: e.type };
+    settled.inc({ ...labels, outcome });
+    handled.inc({
+      event_type: e.type,
+      sink: e.subscription,
+      result: e.status === 'done' ? 'success' : 'failure',
+    });
+    handling.observe(labels, e.durationMs / 1000);
     if (e.status === 'done') {
       // The database's clock and ours may differ by a little; never observe a negative latency.
       const seconds = Math.max(0, (Date.now() - e.createdAt.getTime()) / 1000);
-      commitToHandled.observe({ event_type: e.type }, seconds);
+      commitToHandled.observe(labels, seconds);
     }
   }
+  function onBackoff(e: OutboxEventMap['subscription:backoff']): void {
+    backoffs.inc({ subscription: e.subscription });
+  }
   deps.events.on('settled', onSettled);
+  deps.events.on('subscription:backoff', onBackoff);
 
   return {
     registry,
@@ -133,6 +186,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     },
     close() {
       deps.events.off('settled', onSettled);
+      deps.events.off('subscription:backoff', onBackoff);
     },
   };
 }

@@ -1,29 +1,37 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../observability/logger';
-import type { OutboxStatus } from './types';
 
 /** What the dispatcher and listener report; logs and metrics subscribe here. */
 export interface OutboxEventMap {
-  claimed: { workerId: string; count: number };
-  /** One event settled: done, retrying (pending) or dead. */
+  /** One subscription's round found work (events read or retried). */
+  round: { subscription: string; read: number };
+  /**
+   * One event's delivery to one subscription finished: done, failed and parked to be retried
+   * (`retrying`), or dead.
+   */
   settled: {
+    subscription: string;
     id: string;
     type: string;
     aggregateType: string;
     aggregateId: string;
-    status: Exclude<OutboxStatus, 'processing'>;
+    status: 'done' | 'retrying' | 'dead';
+    /** Which try this was (1 the first). */
     attempt: number;
+    /** From the start of the round that delivered it. */
     durationMs: number;
+    /** When the writer committed it (the outbox row's created_at). */
     createdAt: Date;
     /** The row's payload, as written by the capture trigger (the live page shows the change). */
     payload: unknown;
-    handlers: { name: string; ok: boolean; error?: string }[];
     error: string | null;
   };
+  /** Every call of a subscription's last try failed: it waits as a whole until `until`. */
+  'subscription:backoff': { subscription: string; until: Date; error: string };
   'listener:connected': { reconnect: boolean };
   'listener:disconnected': { error: string };
   'listener:notification': Record<string, never>;
-  'dispatcher:error': { error: string };
+  'dispatcher:error': { subscription: string; error: string };
 }
 
 export type OutboxEventName = keyof OutboxEventMap;

@@ -24,14 +24,20 @@ export class RetryLaterError extends Error {
 type EventTypes<T extends string> = readonly T[] | '*';
 
 /**
- * Writes its effect in the database, in the same transaction that marks the events handled, so
- * the effect happens exactly once. Runs for a whole batch at once (one statement is cheaper than
- * N); if it throws, the dispatcher re-runs it event by event, each under a savepoint, to isolate
- * the event that fails.
+ * Every handler is a subscription of its own, named after it (outbox_subscriptions): it reads the
+ * log at its own position, and its failures hold back nobody else. The name is stable: renaming a
+ * handler makes a new subscription (starting from now) and leaves the old one behind.
+ */
+
+/**
+ * Writes its effect in the database, in the same transaction that moves its subscription's
+ * position, so the effect happens exactly once. Runs for a whole chunk at once (one statement is
+ * cheaper than N); if it throws, the dispatcher re-runs it event by event, each under a savepoint,
+ * to isolate the event that fails.
  */
 export interface TransactionalHandler<T extends KnownEventType = KnownEventType> {
   kind: 'transactional';
-  /** Stable name: the key of this handler's state in outbox.deliveries. */
+  /** Stable name: the name of its subscription. */
   name: string;
   eventTypes: EventTypes<T>;
   handleBatch(events: OutboxEvent<T>[], tx: pg.PoolClient): Promise<void>;
@@ -39,11 +45,12 @@ export interface TransactionalHandler<T extends KnownEventType = KnownEventType>
 
 /**
  * A transactional handler whose effect is one SQL statement (INSERT ... SELECT, UPDATE ... FROM)
- * over the relation `events`: the batch's events this handler is owed, with the outbox's columns.
- * The statement takes no parameters of its own. When every handler is of this kind (the built-in
- * set), the dispatcher locks, handles and settles a batch in a single statement, and the events
- * never leave the database (src/outbox/sql/one-statement.ts); otherwise, and to find the event at
- * fault when that statement fails, it runs like any transactional handler.
+ * over the relation `events`: the chunk's events this subscription handles, with the columns id,
+ * aggregate_type, aggregate_id, event_type, payload, created_at and attempt (the type
+ * outbox_event). The statement takes no parameters of its own. A chunk is then a single statement
+ * that reads the log, writes the effects and moves the position (outbox_run_sql_batch, migration
+ * 0050): the events never leave the database. When it fails, the chunk runs event by event to
+ * find the event at fault. Its payloads are read as they are (not checked against their schema).
  */
 export interface SqlHandler<T extends KnownEventType = KnownEventType> {
   kind: 'sql';
@@ -60,6 +67,8 @@ export interface ExternalHandler<T extends string = string> {
   kind: 'external';
   name: string;
   eventTypes: EventTypes<T>;
+  /** Names its subscription had before (it is renamed, keeping its position). */
+  formerNames?: readonly string[];
   handle(event: OutboxEvent<T>, ctx: { signal: AbortSignal }): Promise<void>;
 }
 

@@ -2,15 +2,18 @@ import type pg from 'pg';
 import { tryWithAdvisoryLock } from '../db/advisory-lock';
 import { errorMessage } from '../db/errors';
 import type { Logger } from '../observability/logger';
-import { deleteDoneBatch } from './sql/retention';
+import { deleteRetainedStep } from './sql/retention';
 
 /** Shared by every instance, so that one of them at a time deletes (see db/migrate.ts for 001). */
 export const RETENTION_LOCK_KEY = 7_290_317_030;
 
 export interface RetentionOptions {
-  /** Done rows processed longer ago than this are deleted (OUTBOX_RETENTION). */
+  /**
+   * Events written longer ago than this are deleted once every subscription has passed them and
+   * none has parked them (OUTBOX_RETENTION): until then a subscription can be rewound over them.
+   */
   retentionMs: number;
-  /** Rows per DELETE: each batch is its own short transaction, so row locks are held briefly. */
+  /** Events examined per step: each step is its own short statement. */
   batchSize?: number;
   /** Upper bound of batches per run; the rest waits for the next run. */
   maxBatches?: number;
@@ -31,8 +34,8 @@ export interface Retention {
   runOnce(): Promise<RetentionRun>;
 }
 
-// 1,000 rows per statement keeps each delete in the low milliseconds; 100 batches per run bound a
-// run to 100,000 rows, so a first run on a large backlog cannot hold a connection for minutes.
+// 1,000 events per statement keeps each step in the low milliseconds; 100 steps per run bound a
+// run to 100,000 events, so a first run on a large log cannot hold a connection for minutes.
 const DEFAULTS = { batchSize: 1_000, maxBatches: 100, intervalMs: 60_000 };
 
 export function createRetention(deps: {
@@ -53,13 +56,16 @@ export function createRetention(deps: {
     const startedAt = performance.now();
     const result = await tryWithAdvisoryLock(pool, RETENTION_LOCK_KEY, async (client) => {
       let deleted = 0;
+      let after: { xid: string; id: string } | null = null;
       for (let batch = 0; batch < options.maxBatches && !stopping; batch++) {
-        const n = await deleteDoneBatch(client, {
+        const step = await deleteRetainedStep(client, {
           olderThanMs: options.retentionMs,
           limit: options.batchSize,
+          after,
         });
-        deleted += n;
-        if (n < options.batchSize) break;
+        deleted += step.deleted;
+        after = step.after;
+        if (step.done) break;
       }
       return deleted;
     });
@@ -68,8 +74,7 @@ export function createRetention(deps: {
       return { ran: false, deleted: 0 };
     }
     const durationMs = Math.round(performance.now() - startedAt);
-    if (result.value > 0)
-      logger.info({ deleted: result.value, durationMs }, 'old done rows deleted');
+    if (result.value > 0) logger.info({ deleted: result.value, durationMs }, 'old events deleted');
     return { ran: true, deleted: result.value };
   }
 

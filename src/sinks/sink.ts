@@ -6,14 +6,16 @@ import type { ExternalHandler } from '../outbox/handler';
 
 /**
  * Somewhere outside the database that events go to (an SMTP server, a webhook receiver, a
- * broker). A sink is an external handler with a lifecycle: the dispatcher delivers each event at
- * least once, so `deliver` must be idempotent by event id (it sends the id as its idempotency
+ * broker). A sink is an external handler with a lifecycle, and a subscription of its own: its
+ * failures hold back no other sink. The dispatcher delivers each event at least once, so `deliver` must be idempotent by event id (it sends the id as its idempotency
  * key). Errors are classified as for handlers: PermanentError (dead now), RetryLaterError
  * (Retry-After), anything else (retry with backoff).
  */
 export interface Sink {
-  /** Stable name, without secrets: the key of this sink's delivery state in outbox.deliveries. */
+  /** Stable name, without secrets: the name of its subscription. */
   readonly name: string;
+  /** Names its subscription had before (renamed at start, keeping its position). */
+  readonly formerNames?: readonly string[];
   /** The event types this sink takes, or '*' for every one. */
   readonly eventTypes: readonly string[] | '*';
   deliver(event: OutboxEvent, ctx: { signal: AbortSignal }): Promise<void>;
@@ -35,6 +37,7 @@ export function sinkHandler(sink: Sink): ExternalHandler {
   return {
     kind: 'external',
     name: sink.name,
+    formerNames: sink.formerNames,
     eventTypes: sink.eventTypes,
     handle: (event, ctx) => sink.deliver(event, ctx),
   };

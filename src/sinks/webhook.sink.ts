@@ -15,6 +15,8 @@ export const CLIENT_ERROR_ATTEMPTS = 3;
 const ERROR_BODY_CHARS = 200;
 
 export interface WebhookSinkOptions {
+  /** Its subscription is webhook:<name> (WEBHOOK_URLS: `name=url`, or the host). */
+  name: string;
   url: string;
   /** whsec_ + base64 key (Standard Webhooks). */
   secret: string;
@@ -22,10 +24,19 @@ export interface WebhookSinkOptions {
 }
 
 /**
- * The sink's name keys its delivery state: one per URL, so a failing receiver is retried alone.
- * Host and path only: credentials and query strings (often a token) stay out of the database.
+ * The name of the subscription of one endpoint: `webhook:<name>`, the name given in WEBHOOK_URLS or
+ * the URL's host. Never the path or the query (they often carry a token): the name is shown in
+ * metrics, logs and the live page.
  */
-export function webhookSinkName(url: string): string {
+export function webhookSinkName(name: string): string {
+  return `webhook:${name}`;
+}
+
+/**
+ * The name the per-event outbox gave the same endpoint (host and path): its subscription, created
+ * from that state by migration 0050, is renamed to the new name on first start.
+ */
+export function formerWebhookSinkName(url: string): string {
   const u = new URL(url);
   return `webhook:${u.host}${u.pathname}`;
 }
@@ -43,10 +54,13 @@ function transportFailure(err: unknown, where: string, timeoutMs: number): Error
 
 /** Signs and POSTs each event to one URL; only a 2xx answer counts as delivered. */
 export function createWebhookSink(opts: WebhookSinkOptions): Sink {
-  const name = webhookSinkName(opts.url);
-  const where = name.slice('webhook:'.length);
+  const name = webhookSinkName(opts.name);
+  // In errors and logs: the endpoint by its name, not its URL (which may carry a token).
+  const where = opts.name;
+  const former = formerWebhookSinkName(opts.url);
   return {
     name,
+    formerNames: former === name ? [] : [former],
     eventTypes: '*',
     async deliver(event, { signal }) {
       const body = JSON.stringify(eventEnvelope(event));
@@ -89,8 +103,9 @@ export function createWebhookSink(opts: WebhookSinkOptions): Sink {
 
 /** One sink per WEBHOOK_URLS entry (config requires WEBHOOK_SECRET with them). */
 export const webhookSinks: SinkFactory = ({ config }) =>
-  config.WEBHOOK_URLS.map((url) =>
+  config.WEBHOOK_URLS.map(({ name, url }) =>
     createWebhookSink({
+      name,
       url,
       secret: config.WEBHOOK_SECRET!,
       timeoutMs: config.WEBHOOK_TIMEOUT_MS,

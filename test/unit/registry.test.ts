@@ -1,4 +1,4 @@
-import type { ExternalHandler, TransactionalHandler } from '../../src/outbox/handler';
+import type { ExternalHandler } from '../../src/outbox/handler';
 import { notifyClientHandler } from '../../src/outbox/handlers/notify-client';
 import { createRegistry } from '../../src/outbox/registry';
 
@@ -6,33 +6,26 @@ const everything: ExternalHandler = {
   kind: 'external',
   name: 'relay',
   eventTypes: '*',
+  formerNames: ['relay-v0'],
   handle: async () => undefined,
 };
 
 describe('handler registry', () => {
-  test('finds the handlers subscribed to a type, and the catch-all ones', () => {
+  test('declares one subscription per handler, with its kind, event types and former names', () => {
     const registry = createRegistry([notifyClientHandler, everything]);
-    expect(registry.handlersFor('order.status_changed').map((h) => h.name)).toEqual([
-      'notify-client',
-      'relay',
+    expect(registry.names).toEqual(['notify-client', 'relay']);
+    expect(registry.declarations).toEqual([
+      {
+        name: 'notify-client',
+        kind: 'sql',
+        eventTypes: ['order.status_changed'],
+        formerNames: undefined,
+      },
+      { name: 'relay', kind: 'external', eventTypes: '*', formerNames: ['relay-v0'] },
     ]);
-    expect(registry.handlersFor('order.created').map((h) => h.name)).toEqual(['relay']);
-    expect(registry.handlersFor('item.price_changed').map((h) => h.name)).toEqual(['relay']);
   });
 
-  test('a batch is one statement only when every handler is an SQL handler', () => {
-    expect(createRegistry([notifyClientHandler]).allSql).toEqual([notifyClientHandler]);
-    expect(createRegistry([notifyClientHandler, everything]).allSql).toBeUndefined();
-    const inCode: TransactionalHandler = {
-      kind: 'transactional',
-      name: 'in-code',
-      eventTypes: '*',
-      handleBatch: async () => undefined,
-    };
-    expect(createRegistry([notifyClientHandler, inCode]).allSql).toBeUndefined();
-  });
-
-  test('refuses two handlers with one name: the name keys their delivery state', () => {
+  test('refuses two handlers with one name: the name is the subscription', () => {
     expect(() => createRegistry([everything, { ...everything }])).toThrow(
       /two handlers are named relay/,
     );

@@ -102,7 +102,7 @@
 
   function showStats(s) {
     $('pending').textContent = s.pending.toLocaleString();
-    $('processing').textContent = s.processing.toLocaleString();
+    $('retrying').textContent = s.retrying.toLocaleString();
     $('dead').textContent = s.dead.toLocaleString();
     $('dead').className = `value${s.dead > 0 ? ' bad' : ''}`;
     $('lag').textContent = formatLag(s.lagSeconds);
@@ -131,8 +131,10 @@
     li.dataset.id = e.id;
     li.dataset.aggregate = e.aggregate;
     li.dataset.status = e.status;
+    li.dataset.subscription = e.subscription;
     if (fresh) li.className = 'fresh';
     li.append(cell(`pill ${e.status}`, e.status), cell('id', `#${e.id}`), cell('type', e.type));
+    li.append(cell('sub', e.subscription));
     const change = cell('change', '');
     change.append(cell('agg', e.aggregate.replace(':', ' ')));
     change.append(e.error ? cell('err', e.error) : document.createTextNode(e.change ?? ''));
@@ -140,7 +142,7 @@
     li.append(change);
     li.append(cell('latency', `${e.latencyMs.toLocaleString()} ms`));
     li.append(cell('time', new Date(e.at).toLocaleTimeString()));
-    li.title = `attempt ${e.attempt}; handlers: ${e.handlers.map((h) => `${h.name} ${h.ok ? 'ok' : 'failed'}`).join(', ') || 'none'}; commit → handled ${e.latencyMs} ms`;
+    li.title = `${e.subscription}, attempt ${e.attempt}; commit → handled ${e.latencyMs} ms`;
     return li;
   }
 

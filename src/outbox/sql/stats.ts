@@ -1,63 +1,84 @@
 import type pg from 'pg';
 
-// Unnamed statements, planned with the table's current size each time (see src/outbox/sql/claim.ts).
-
-export interface OutboxGaugeRow {
-  pending: number;
-  processing: number;
-  dead: number;
-  /** Age of the oldest open (pending or processing) event, in seconds; 0 when none is open. */
+/** One subscription as the gauges, the live page and the admin API show it. */
+export interface SubscriptionGauge {
+  name: string;
+  kind: string;
+  state: 'active' | 'paused' | 'backing_off';
+  /** The instance holding its lease (worker id), while the lease runs. */
+  holder: string | null;
+  backoffUntil: Date | null;
+  lastError: string | null;
+  /** Events after its position (of every type), counted up to BACKLOG_CAP. */
+  behind: number;
+  /** Age of the oldest event after its position; 0 when none. */
   lagSeconds: number;
+  /** Parked events being retried (or waiting behind one), and dead ones. */
+  retrying: number;
+  dead: number;
 }
 
+export interface OutboxGaugeRow {
+  subscriptions: SubscriptionGauge[];
+  /** The largest lag of any subscription, in seconds. */
+  lagSeconds: number;
+  /** The largest backlog of any subscription (events after its position, up to BACKLOG_CAP). */
+  pending: number;
+  retrying: number;
+  dead: number;
+}
+
+/** Backlogs are counted up to this: a scrape must stay cheap however far a subscription lags. */
+export const BACKLOG_CAP = 10_000;
+
 /**
- * The cheap counts, for metrics, readiness and the live page. Each subquery is served by a partial
- * index (outbox_open_by_aggregate, outbox_dead; the lag by outbox_open, which only a query saying
- * "id > 0" can use: migration 0043), so the cost follows the open and dead rows, never the done
- * ones.
- * The oldest open event is the lowest open id (ids follow commit order per aggregate, and creation
- * order closely enough overall); events waiting for a retry count: they are not handled yet.
+ * Every subscription's position, lag and parked counts, for metrics, readiness and the live page.
+ * The lag and backlog come from outbox_subscription_backlog() (index range scans from the position,
+ * at most BACKLOG_CAP rows), the parked counts from outbox_parked's indexes.
  */
 export async function readOutboxGauges(db: Pick<pg.Pool, 'query'>): Promise<OutboxGaugeRow> {
   const { rows } = await db.query<{
-    pending: string;
-    processing: string;
-    dead: string;
+    name: string;
+    kind: string;
+    state: SubscriptionGauge['state'];
+    holder: string | null;
+    backoff_until: Date | null;
+    last_error: string | null;
+    behind: string;
     lag_seconds: number | null;
+    retrying: string;
+    dead: string;
   }>({
-    text: `select
-             (select count(*) from outbox where status = 'pending') as pending,
-             (select count(*) from outbox where status = 'processing') as processing,
-             (select count(*) from outbox where status = 'dead') as dead,
-             (select extract(epoch from now() - created_at)::float8
-                from outbox where status in ('pending', 'processing') and id > 0
-               order by id limit 1) as lag_seconds`,
+    text: `select s.name, s.kind, s.state,
+                  case when s.lease_until > now() then s.lease_holder end as holder,
+                  s.backoff_until, s.last_error, b.behind,
+                  extract(epoch from now() - b.oldest)::float8 as lag_seconds,
+                  (select count(*) from outbox_parked p
+                    where p.subscription = s.name and p.state = 'retrying') as retrying,
+                  (select count(*) from outbox_parked p
+                    where p.subscription = s.name and p.state = 'dead') as dead
+             from outbox_subscriptions s
+             cross join lateral outbox_subscription_backlog(s, $1) b
+            order by s.name`,
+    values: [BACKLOG_CAP],
   });
-  const row = rows[0]!;
+  const subscriptions = rows.map((r) => ({
+    name: r.name,
+    kind: r.kind,
+    state: r.state,
+    holder: r.holder,
+    backoffUntil: r.backoff_until,
+    lastError: r.last_error,
+    behind: Number(r.behind),
+    lagSeconds: Math.max(0, r.lag_seconds ?? 0),
+    retrying: Number(r.retrying),
+    dead: Number(r.dead),
+  }));
   return {
-    pending: Number(row.pending),
-    processing: Number(row.processing),
-    dead: Number(row.dead),
-    lagSeconds: Math.max(0, row.lag_seconds ?? 0),
+    subscriptions,
+    lagSeconds: Math.max(0, ...subscriptions.map((s) => s.lagSeconds)),
+    pending: Math.max(0, ...subscriptions.map((s) => s.behind)),
+    retrying: subscriptions.reduce((n, s) => n + s.retrying, 0),
+    dead: subscriptions.reduce((n, s) => n + s.dead, 0),
   };
-}
-
-/**
- * Every status counted, and the done rows of the last minute (outbox_done_processed_at). The done
- * count scans the done rows: for the admin API only, never for a scrape.
- */
-export async function readOutboxStats(db: Pick<pg.Pool, 'query'>): Promise<{
-  counts: Record<'pending' | 'processing' | 'done' | 'dead', number>;
-  doneLastMinute: number;
-}> {
-  const { rows } = await db.query<{ status: string; n: string }>({
-    text: `select status, count(*) as n from outbox group by status`,
-  });
-  const counts = { pending: 0, processing: 0, done: 0, dead: 0 };
-  for (const r of rows) counts[r.status as keyof typeof counts] = Number(r.n);
-  const recent = await db.query<{ n: string }>({
-    text: `select count(*) as n from outbox
-            where status = 'done' and processed_at > now() - interval '1 minute'`,
-  });
-  return { counts, doneLastMinute: Number(recent.rows[0]!.n) };
 }
