@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import { waitFor } from './wait';
 
 /** Adds `count` orders (client 1..5 of the seed) and returns their ids. */
 export async function addOrders(pool: pg.Pool, count: number): Promise<number[]> {
@@ -44,30 +43,6 @@ export async function cycleStatuses(
     }),
   );
   return updates;
-}
-
-/** Counts of outbox rows by status (missing statuses are 0). */
-export async function outboxStatusCounts(
-  pool: pg.Pool,
-): Promise<Record<'pending' | 'processing' | 'done' | 'dead', number>> {
-  const { rows } = await pool.query<{ status: string; n: string }>(
-    `select status, count(*) as n from outbox group by status`,
-  );
-  const counts = { pending: 0, processing: 0, done: 0, dead: 0 };
-  for (const r of rows) counts[r.status as keyof typeof counts] = Number(r.n);
-  return counts;
-}
-
-/** Waits until no event is pending, processing or dead: everything was handled. */
-export async function waitUntilAllDone(pool: pg.Pool, timeoutMs = 10_000): Promise<void> {
-  await waitFor(
-    'every event to be done',
-    async () => {
-      const c = await outboxStatusCounts(pool);
-      return c.pending + c.processing + c.dead === 0;
-    },
-    { timeoutMs },
-  );
 }
 
 /** Ids of the status-change events, in id order. */
