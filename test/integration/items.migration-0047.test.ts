@@ -65,6 +65,20 @@ describe('migration 0047: items get a description, and price_cents becomes a dec
     expect(eventPayloadSchemas['item.price_changed'].safeParse(rows[0].payload).success).toBe(true);
   });
 
+  test('the seed gives items seeded before it their description, and leaves their price', async () => {
+    await db.seed();
+    await db.seed(); // idempotent
+    const { rows } = await db.pool.query(
+      `select id, price::text, description is not null as described from items where id <= 3
+        order by id`,
+    );
+    expect(rows).toEqual([
+      { id: 1, price: '130.00', described: true },
+      { id: 2, price: '0.02', described: true },
+      { id: 3, price: '0.00', described: true },
+    ]);
+  });
+
   test('a negative price is refused, as a negative price_cents was', async () => {
     await expect(db.pool.query(`update items set price = -0.01 where id = 3`)).rejects.toThrow(
       /items_price_check/,
