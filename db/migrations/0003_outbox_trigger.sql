@@ -1,11 +1,6 @@
--- Generic capture: attach tg_outbox__capture() to any table with one statement, e.g.
---
---   create trigger _500_items_capture_price after update of price_cents on items
---     for each row when (old.price_cents is distinct from new.price_cents)
---     execute function tg_outbox__capture('item', 'item.price_changed');
---
--- Arguments: aggregate type, event type, and optionally the key column (default 'id').
--- The WHEN clause is the column filter: it runs in C before the function is even called.
+-- Generic capture: tg_outbox__capture(aggregate type, event type[, key column, default 'id'])
+-- writes an outbox row for the change and rings the 'outbox' channel. Attached to another table
+-- with one statement (0020 does it for items); the trigger's WHEN clause is the column filter.
 -- Payload: { "op", "table", "new": <row>, "old": <old values of the columns that changed> }.
 create function tg_outbox__capture() returns trigger
 language plpgsql as $$

@@ -1,24 +1,6 @@
--- The wake-up gate: writers ring the NOTIFY doorbell only when no dispatcher is awake.
---
--- Why: every transaction that calls pg_notify takes one database-wide lock at commit
--- (PostgreSQL async.c, PreCommit_Notify), so 32 writers queue behind each other: an UPDATE of
--- orders fell from ~3,900 to ~1,100 TPS with the seed's trigger on our 2-core machine. A dispatcher
--- that is already awake claims the new row at its next claim anyway; ringing it is wasted, and
--- under load the dispatcher is awake nearly all the time.
---
--- outbox_dispatchers has one row per running dispatcher (process). awake_until in the future means
--- "awake: I will claim again soon"; null means idle (sleeping until a NOTIFY or the fallback poll).
--- The dispatcher renews awake_until while it works, so a dispatcher that dies awake stops
--- suppressing notifications when it expires (seconds), and the other dispatchers' fallback poll
--- covers the gap meanwhile. Writers only read this table: no row lock, no write on their side.
---
--- The race that remains (a writer reads "awake" just before the dispatcher goes idle and commits
--- without ringing) is closed by the dispatcher: after going idle it claims once more at once and
--- again after a short linger; anything later still waits at most the fallback poll.
--- See src/outbox/wake-gate.ts and docs/performance.md.
---
--- Unlogged: the flags are soft state, not worth a WAL record per flip; after a crash the table is
--- empty, which means "nobody awake": writers notify, as they did before this migration.
+-- The wake-up gate: the capture trigger rings NOTIFY only when no dispatcher is awake.
+-- outbox_dispatchers: one row per dispatcher; awake_until in the future = awake, null = idle.
+-- Unlogged: after a crash it is empty, and writers notify. Why: docs/history.md, 0040.
 create unlogged table outbox_dispatchers (
   worker_id text primary key,
   awake_until timestamptz,

@@ -1,13 +1,5 @@
--- The claim's "is this the oldest open event of its aggregate?" check, as a function.
---
--- Why a function: written inline (NOT EXISTS, or id = (select min(...))), the check gets a
--- selectivity estimate from the column statistics, and those are often taken by autovacuum at a
--- quiet moment when nothing was open. With such statistics the planner turned the claim into an
--- anti-join over every open row (750 ms per claim of 100 with 20,000 open rows, measured on
--- PostgreSQL 15 here) or, with fresh statistics, into a bitmap scan plus a sort of every open row
--- (93 ms). A function call is opaque to the planner (default selectivity), so the claim keeps the
--- plan it is meant to have whatever the statistics say: walk outbox_open in id order, check each
--- row with one probe of outbox_open_by_aggregate, stop at the batch size (about 1 ms for 100).
+-- outbox_is_head(): is this the oldest open event of its aggregate? A function, so that the
+-- planner cannot estimate it from the statistics (dropped by 0044). Why: docs/history.md, 0041.
 create function outbox_is_head(agg_type text, agg_id text, event_id bigint) returns boolean
 language plpgsql stable parallel safe cost 5 as $$
 begin

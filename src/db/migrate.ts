@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import type { Logger } from '../observability/logger';
+import { checksumMatches, migrationChecksum } from './migration-checksum';
 
 export const MIGRATIONS_DIR = path.resolve(__dirname, '../../db/migrations');
 export const SEED_DIR = path.resolve(__dirname, '../../db/seed');
@@ -14,6 +14,7 @@ export interface Migration {
   version: number;
   name: string;
   sql: string;
+  /** Of the statements only: editing comments or layout does not change it (migration-checksum.ts). */
   checksum: string;
 }
 
@@ -32,7 +33,7 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
       version: Number(match[1]),
       name,
       sql,
-      checksum: createHash('sha256').update(sql).digest('hex'),
+      checksum: migrationChecksum(sql),
     };
   });
 }
@@ -68,10 +69,10 @@ export async function migrate(
     for (const m of migrations) {
       const previous = done.get(m.version);
       if (previous) {
-        if (previous.checksum !== m.checksum) {
+        if (!checksumMatches(previous.checksum, m.sql)) {
           logger.warn(
             { migration: m.name },
-            'an applied migration file was edited since; migrations are forward-only, add a new one',
+            "an applied migration's statements were edited since; migrations are forward-only, add a new one",
           );
         }
         continue;

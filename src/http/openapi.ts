@@ -27,11 +27,12 @@ const orderDetails = order.extend({
       itemId: z.number().int(),
       sku: z.string(),
       name: z.string(),
+      description: z.string().nullable(),
       quantity: z.number().int(),
-      priceCents: z.number().int(),
+      price: z.number().describe('a decimal amount with two places (numeric(10,2))'),
     }),
   ),
-  totalCents: z.number().int(),
+  total: z.number().describe('the sum of quantity × price'),
 });
 const errorBody = z.object({
   error: z.object({

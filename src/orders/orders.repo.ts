@@ -42,17 +42,26 @@ export async function findOrderDetails(
   id: number,
 ): Promise<OrderDetails | undefined> {
   const { rows } = await db.query<
-    OrderRow & { client: OrderDetails['client']; items: OrderDetails['items'] }
+    OrderRow & {
+      client: OrderDetails['client'];
+      items: OrderDetails['items'];
+      total: OrderDetails['total'];
+    }
   >({
     name: 'orders.find_details',
     text: `select o.id, o.client_id, o.status, o.created_at, o.updated_at,
                   json_build_object('id', c.id, 'name', c.name, 'email', c.email) as client,
-                  coalesce((select json_agg(json_build_object(
-                              'itemId', i.id, 'sku', i.sku, 'name', i.name,
-                              'quantity', oi.quantity, 'priceCents', i.price_cents) order by i.id)
-                              from order_items oi join items i on i.id = oi.item_id
-                             where oi.order_id = o.id), '[]') as items
+                  coalesce(l.items, '[]') as items,
+                  to_json(coalesce(l.total, 0)) as total
              from orders o join clients c on c.id = o.client_id
+             cross join lateral (
+               select json_agg(json_build_object(
+                        'itemId', i.id, 'sku', i.sku, 'name', i.name,
+                        'description', i.description, 'quantity', oi.quantity, 'price', i.price)
+                        order by i.id) as items,
+                      sum(oi.quantity * i.price) as total
+                 from order_items oi join items i on i.id = oi.item_id
+                where oi.order_id = o.id) l
             where o.id = $1`,
     values: [id],
   });
@@ -62,6 +71,6 @@ export async function findOrderDetails(
     ...toOrder(row),
     client: row.client,
     items: row.items,
-    totalCents: row.items.reduce((sum, i) => sum + i.quantity * i.priceCents, 0),
+    total: row.total,
   };
 }

@@ -38,6 +38,15 @@ export interface Order {
 
 export interface OrderDetails extends Order {
   client: { id: number; name: string; email: string };
-  items: { itemId: number; sku: string; name: string; quantity: number; priceCents: number }[];
-  totalCents: number;
+  /** price: items.price, numeric(10,2), as PostgreSQL's JSON writes it (a JSON number). */
+  items: {
+    itemId: number;
+    sku: string;
+    name: string;
+    description: string | null;
+    quantity: number;
+    price: number;
+  }[];
+  /** The sum of quantity × price, computed in SQL (exact decimal arithmetic), as a JSON number. */
+  total: number;
 }

@@ -10,7 +10,19 @@ const orderRow = z.object({
   updated_at: z.string(),
 });
 
+/** items since migration 0047: to_jsonb writes price, numeric(10,2), as a JSON number (129.00). */
 const itemRow = z.object({
+  id: z.number().int(),
+  sku: z.string(),
+  name: z.string(),
+  description: z.string().nullable(),
+  price: z.number().nonnegative(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+/** items before migration 0047: their events stay in the outbox, and a replay copies them. */
+const itemRowBefore0047 = z.object({
   id: z.number().int(),
   sku: z.string(),
   name: z.string(),
@@ -36,13 +48,21 @@ export const eventPayloadSchemas = {
     new: orderRow,
     old: z.object({ status: orderStatusSchema }).loose(),
   }),
-  /** db/migrations/0020_items_capture.sql */
-  'item.price_changed': z.object({
-    op: z.literal('update'),
-    table: z.literal('items'),
-    new: itemRow,
-    old: z.object({ price_cents: z.number().int() }).loose(),
-  }),
+  /** db/migrations/0047_items_description_price.sql (0020 before it) */
+  'item.price_changed': z.union([
+    z.object({
+      op: z.literal('update'),
+      table: z.literal('items'),
+      new: itemRow,
+      old: z.object({ price: z.number().nonnegative() }).loose(),
+    }),
+    z.object({
+      op: z.literal('update'),
+      table: z.literal('items'),
+      new: itemRowBefore0047,
+      old: z.object({ price_cents: z.number().int() }).loose(),
+    }),
+  ]),
 } as const;
 
 export type KnownEventType = keyof typeof eventPayloadSchemas;

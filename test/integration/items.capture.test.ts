@@ -21,20 +21,29 @@ async function itemEvents() {
   return rows;
 }
 
-describe('capturing items (migration 0020)', () => {
+describe('capturing items (migrations 0020, 0047)', () => {
   test('a price change writes item.price_changed with the new row and the old price', async () => {
-    await db.pool.query(`update items set price_cents = 13900 where id = 1`);
+    await db.pool.query(`update items set price = 139.90 where id = 1`);
     const [event, ...rest] = await itemEvents();
     expect(rest).toEqual([]);
     expect(event).toMatchObject({ aggregate_id: '1', event_type: 'item.price_changed' });
     const payload = eventPayloadSchemas['item.price_changed'].parse(event.payload);
-    expect(payload.new).toMatchObject({ id: 1, sku: 'KB-01', price_cents: 13900 });
-    expect(payload.old.price_cents).toBe(12900);
+    expect(payload.new).toMatchObject({ id: 1, sku: 'KB-01', price: 139.9 });
+    expect(payload.old).toMatchObject({ price: 129 });
+    // numeric(10,2) as to_jsonb writes it: a JSON number with its scale, not a string.
+    const { rows } = await db.pool.query(
+      `select jsonb_typeof(payload #> '{new,price}') as type, payload #>> '{new,price}' as text
+         from outbox where id = $1`,
+      [event.id],
+    );
+    expect(rows).toEqual([{ type: 'number', text: '139.90' }]);
   });
 
-  test('the column filter: other columns, or the same price, write nothing', async () => {
-    await db.pool.query(`update items set name = 'Clicky keyboard' where id = 1`);
-    await db.pool.query(`update items set price_cents = price_cents where id = 2`);
+  test('the column filter: other columns (a description too), or the same price, write nothing', async () => {
+    await db.pool.query(
+      `update items set name = 'Clicky keyboard', description = 'Loud' where id = 1`,
+    );
+    await db.pool.query(`update items set price = price where id = 2`);
     expect(await itemEvents()).toEqual([]);
   });
 
@@ -43,7 +52,7 @@ describe('capturing items (migration 0020)', () => {
     await startTestService(db.url, {
       env: { WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET: TEST_WEBHOOK_SECRET },
     });
-    await db.pool.query(`update items set price_cents = 999 where id = 10`);
+    await db.pool.query(`update items set price = 9.99 where id = 10`);
     const [call] = await waitFor(
       'the webhook call',
       () => receiver!.accepted.length && receiver!.accepted,
@@ -51,7 +60,7 @@ describe('capturing items (migration 0020)', () => {
     expect(call!.body).toMatchObject({
       type: 'item.price_changed',
       aggregate: { type: 'item', id: '10' },
-      payload: { new: { price_cents: 999 }, old: { price_cents: 900 } },
+      payload: { new: { price: 9.99 }, old: { price: 9 } },
     });
   });
 });

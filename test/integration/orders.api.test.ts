@@ -118,7 +118,12 @@ describe('GET /orders/:id', () => {
       items: expect.arrayContaining([expect.objectContaining({ sku: 'NB-A5', quantity: 5 })]),
     });
     expect(res.body.items).toHaveLength(3);
-    expect(res.body.totalCents).toBe(5900 + 8900 + 5 * 900);
+    expect(res.body.items[0]).toMatchObject({
+      sku: 'LP-14',
+      price: 59,
+      description: expect.stringContaining('Aluminium'),
+    });
+    expect(res.body.total).toBe(59 + 89 + 5 * 9);
   });
 
   test('an unknown order is a 404, a malformed id a 400', async () => {
