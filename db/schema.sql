@@ -16,6 +16,23 @@ SET client_min_messages = warning;
 SET row_security = off;
 
 --
+-- Name: outbox_event; Type: TYPE; Schema: public; Owner: -
+--
+
+CREATE TYPE public.outbox_event AS (
+	id bigint,
+	aggregate_type text,
+	aggregate_id text,
+	event_type text,
+	payload jsonb,
+	created_at timestamp with time zone,
+	owed boolean,
+	blocked boolean,
+	attempt integer
+);
+
+
+--
 -- Name: html_escape(text); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -45,6 +62,79 @@ CREATE FUNCTION public.order_status_message(payload jsonb, OUT subject text, OUT
 $$;
 
 
+--
+-- Name: outbox_acquire(text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_acquire(p_name text, p_holder text, p_lease_ms integer) RETURNS bigint
+    LANGUAGE sql
+    AS $$
+  update outbox_subscriptions
+     set lease_token = lease_token + 1,
+         attempts = attempts + case when lease_holder is null then 0 else 1 end,
+         lease_holder = p_holder,
+         lease_until = now() + p_lease_ms * interval '1 millisecond',
+         updated_at = now()
+   where name = p_name and (lease_holder is null or lease_until < now())
+  returning lease_token
+$$;
+
+
+--
+-- Name: outbox_advance(text, bigint, bigint, boolean, jsonb, double precision, double precision); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_advance(p_name text, p_token bigint, p_cursor bigint, p_exhausted boolean, p_parked jsonb, base_ms double precision, max_ms double precision) RETURNS timestamp with time zone
+    LANGUAGE plpgsql
+    AS $$
+begin
+  perform outbox_check_lease(p_name, p_token);
+  if jsonb_array_length(coalesce(p_parked, '[]')) > 0 then
+    perform outbox_park(p_name, p_parked, base_ms, max_ms);
+  end if;
+  update outbox_subscriptions
+     set snapshot = case when p_exhausted then batch_snapshot else snapshot end,
+         batch_snapshot = case when p_exhausted then null else batch_snapshot end,
+         batch_cursor = case when p_exhausted then 0 else p_cursor end,
+         batch_low = case when p_exhausted then null else batch_low end,
+         batch_high = case when p_exhausted then null else batch_high end,
+         attempts = 1,
+         failures = 0,
+         state = case when state = 'backing_off' then 'active' else state end,
+         backoff_until = null,
+         last_error = null,
+         updated_at = now()
+   where name = p_name and batch_snapshot is not null;
+  return outbox_next_retry_at(p_name);
+end;
+$$;
+
+
+--
+-- Name: outbox_back_off(text, bigint, text, double precision, double precision); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_back_off(p_name text, p_token bigint, p_error text, base_ms double precision, max_ms double precision) RETURNS timestamp with time zone
+    LANGUAGE plpgsql
+    AS $$
+declare
+  until timestamptz;
+begin
+  perform outbox_check_lease(p_name, p_token);
+  update outbox_subscriptions
+     set failures = failures + 1,
+         attempts = attempts + 1,
+         state = case when state = 'paused' then state else 'backing_off' end,
+         backoff_until = outbox_retry_at(failures + 1, base_ms, max_ms, null),
+         last_error = p_error,
+         updated_at = now()
+   where name = p_name
+  returning backoff_until into until;
+  return until;
+end;
+$$;
+
+
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -60,67 +150,363 @@ CREATE TABLE public.outbox (
     event_type text NOT NULL,
     payload jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
-    status text DEFAULT 'pending'::text NOT NULL,
-    attempts integer DEFAULT 0 NOT NULL,
-    available_at timestamp with time zone DEFAULT now() NOT NULL,
-    locked_until timestamp with time zone,
-    locked_by text,
-    processed_at timestamp with time zone,
-    last_error text,
-    deliveries jsonb DEFAULT '{}'::jsonb NOT NULL,
     replay_of bigint,
-    CONSTRAINT outbox_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'processing'::text, 'done'::text, 'dead'::text])))
+    xid xid8 DEFAULT pg_current_xact_id() NOT NULL
 )
 WITH (autovacuum_vacuum_scale_factor='0', autovacuum_vacuum_threshold='5000', autovacuum_vacuum_insert_scale_factor='0', autovacuum_vacuum_insert_threshold='5000', autovacuum_analyze_scale_factor='0.02', autovacuum_vacuum_cost_delay='0');
 
 
 --
--- Name: outbox_lock_claimable(integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: outbox_batch_events(pg_snapshot, pg_snapshot, bigint, bigint, bigint, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.outbox_lock_claimable(batch_limit integer) RETURNS SETOF public.outbox
-    LANGUAGE plpgsql
-    SET enable_sort TO 'off'
-    SET enable_seqscan TO 'off'
-    SET enable_bitmapscan TO 'off'
-    SET enable_hashjoin TO 'off'
-    SET enable_mergejoin TO 'off'
+CREATE FUNCTION public.outbox_batch_events(done pg_snapshot, upto pg_snapshot, after_id bigint, low bigint, high bigint, batch_limit integer) RETURNS SETOF public.outbox
+    LANGUAGE sql STABLE
     AS $$
+  select b.* from (
+    select e.*
+      from pg_snapshot_xip(done) as x(xid)
+      cross join lateral (
+        select o.* from outbox o
+         where o.xid = x.xid and o.id > after_id
+         order by o.id
+         limit batch_limit) e
+     where pg_visible_in_snapshot(x.xid, upto)
+    union all
+    (select o.* from outbox o
+      where o.id > greatest(after_id, low - 1) and o.id <= high
+        and pg_visible_in_snapshot(o.xid, upto)
+        and not pg_visible_in_snapshot(o.xid, done)
+        and not o.xid = any (array(select pg_snapshot_xip(done)))
+      order by o.id
+      limit batch_limit)
+  ) b
+  order by b.id
+  limit batch_limit
+$$;
+
+
+--
+-- Name: outbox_subscriptions; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.outbox_subscriptions (
+    name text NOT NULL,
+    kind text NOT NULL,
+    event_types text[],
+    state text DEFAULT 'active'::text NOT NULL,
+    origin pg_snapshot NOT NULL,
+    snapshot pg_snapshot NOT NULL,
+    batch_snapshot pg_snapshot,
+    batch_cursor bigint DEFAULT 0 NOT NULL,
+    batch_low bigint,
+    batch_high bigint,
+    attempts integer DEFAULT 1 NOT NULL,
+    failures integer DEFAULT 0 NOT NULL,
+    backoff_until timestamp with time zone,
+    last_error text,
+    lease_holder text,
+    lease_until timestamp with time zone,
+    lease_token bigint DEFAULT 0 NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT outbox_subscriptions_attempts_check CHECK ((attempts >= 1)),
+    CONSTRAINT outbox_subscriptions_state_check CHECK ((state = ANY (ARRAY['active'::text, 'paused'::text, 'backing_off'::text])))
+);
+
+
+--
+-- Name: outbox_check_lease(text, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_check_lease(p_name text, p_token bigint) RETURNS public.outbox_subscriptions
+    LANGUAGE plpgsql
+    AS $$
+declare
+  s outbox_subscriptions;
 begin
-  return query
-    select o.*
-      from outbox o
-     where o.status in ('pending', 'processing')
-       and o.id > 0
-       and ((o.status = 'pending' and o.available_at <= now())
-            or (o.status = 'processing' and o.locked_until < now()))
-       and not exists (
-             select 1 from outbox earlier
-              where earlier.aggregate_type = o.aggregate_type
-                and earlier.aggregate_id = o.aggregate_id
-                and earlier.id < o.id
-                and earlier.status in ('pending', 'processing'))
-     order by o.id
-     limit batch_limit
-       for update of o skip locked;
+  select * into s from outbox_subscriptions where name = p_name for update;
+  if not found then
+    raise exception 'outbox subscription % does not exist', p_name using errcode = 'OB002';
+  end if;
+  if s.lease_token <> p_token then
+    raise exception 'outbox subscription %: lease lost (token % is not current, % is)',
+      p_name, p_token, s.lease_token using errcode = 'OB001';
+  end if;
+  return s;
 end;
 $$;
 
 
 --
--- Name: outbox_run_batch(text, integer, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: outbox_due_parked(text, bigint, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.outbox_run_batch(batch_statement text, batch_limit integer, delivered_at text) RETURNS TABLE(id bigint, aggregate_type text, aggregate_id text, event_type text, payload jsonb, created_at timestamp with time zone, attempts integer, previous_deliveries jsonb)
+CREATE FUNCTION public.outbox_due_parked(p_name text, p_token bigint, p_limit integer) RETURNS SETOF public.outbox_event
     LANGUAGE plpgsql
-    SET enable_seqscan TO 'off'
-    SET enable_bitmapscan TO 'off'
-    SET enable_hashjoin TO 'off'
-    SET enable_mergejoin TO 'off'
+    AS $$
+declare
+  s outbox_subscriptions := outbox_check_lease(p_name, p_token);
+begin
+  return query
+    with due as (
+      update outbox_parked p
+         set attempts = p.attempts + 1, updated_at = now()
+        from (select q.event_id from outbox_parked q
+               where q.subscription = p_name and q.state = 'retrying' and q.available_at <= now()
+               order by q.available_at
+               limit p_limit) d
+       where p.subscription = p_name and p.event_id = d.event_id
+      returning p.event_id, p.attempts)
+    select e.id, e.aggregate_type, e.aggregate_id, e.event_type, e.payload, e.created_at,
+           s.event_types is null or e.event_type = any (s.event_types), false, due.attempts
+      from due join outbox e on e.id = due.event_id
+     order by e.id;
+end;
+$$;
+
+
+--
+-- Name: outbox_next_events(text, bigint, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_next_events(p_name text, p_token bigint, p_limit integer) RETURNS SETOF public.outbox_event
+    LANGUAGE plpgsql
+    AS $$
+declare
+  s outbox_subscriptions := outbox_check_lease(p_name, p_token);
+  opened boolean := false;
+begin
+  if s.batch_snapshot is null then
+    opened := true;
+    s.batch_snapshot := pg_current_snapshot();
+    s.batch_cursor := 0;
+    -- Through a subquery: as a plain min()/max(), the planner may turn either into a walk of the
+    -- primary key from one end, filtered on xid, which reads the whole log when it is long.
+    select min(r.id), max(r.id) into s.batch_low, s.batch_high
+      from (select o.id from outbox o
+             where o.xid >= pg_snapshot_xmax(s.snapshot)
+               and o.xid < pg_snapshot_xmax(s.batch_snapshot)
+               and pg_visible_in_snapshot(o.xid, s.batch_snapshot)
+            offset 0) r;
+  end if;
+  return query
+    select e.id, e.aggregate_type, e.aggregate_id, e.event_type,
+           case when o.owed then e.payload end, e.created_at, o.owed,
+           o.owed and exists (
+             select 1 from outbox_parked p
+              where p.subscription = p_name and p.state = 'retrying'
+                and p.aggregate_type = e.aggregate_type and p.aggregate_id = e.aggregate_id),
+           s.attempts
+      from outbox_batch_events(s.snapshot, s.batch_snapshot, s.batch_cursor, s.batch_low,
+                               s.batch_high, p_limit) e
+      cross join lateral (
+        select s.event_types is null or e.event_type = any (s.event_types) as owed) o;
+  if opened and found then
+    update outbox_subscriptions
+       set batch_snapshot = s.batch_snapshot, batch_cursor = 0, batch_low = s.batch_low,
+           batch_high = s.batch_high, updated_at = now()
+     where name = p_name;
+  end if;
+end;
+$$;
+
+
+--
+-- Name: outbox_next_retry_at(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_next_retry_at(p_name text) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    AS $$
+  select min(p.available_at) from outbox_parked p
+   where p.subscription = p_name and p.state = 'retrying' and p.available_at < 'infinity'
+$$;
+
+
+--
+-- Name: outbox_park(text, jsonb, double precision, double precision); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_park(p_name text, p_parked jsonb, base_ms double precision, max_ms double precision) RETURNS void
+    LANGUAGE sql
+    AS $$
+  insert into outbox_parked as p (subscription, event_id, aggregate_type, aggregate_id, state,
+                                  attempts, available_at, last_error)
+  select p_name, r.event_id, r.aggregate_type, r.aggregate_id,
+         case when r.state = 'dead' then 'dead' else 'retrying' end,
+         coalesce(r.attempts, 0),
+         case r.state when 'waiting' then 'infinity'::timestamptz
+                      when 'dead' then now()
+                      else outbox_retry_at(r.attempts, base_ms, max_ms, r.retry_after_ms) end,
+         r.last_error
+    from jsonb_to_recordset(p_parked) as r(event_id bigint, aggregate_type text,
+                                           aggregate_id text, state text, attempts int,
+                                           last_error text, retry_after_ms float8)
+  on conflict (subscription, event_id) do nothing
+$$;
+
+
+--
+-- Name: outbox_promote_waiting(text, bigint[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_promote_waiting(p_name text, resolved bigint[]) RETURNS void
+    LANGUAGE sql
+    AS $$
+  update outbox_parked p
+     set available_at = now(), updated_at = now()
+    from (select distinct on (w.aggregate_type, w.aggregate_id) w.event_id
+            from outbox e
+            join outbox_parked w
+              on w.subscription = p_name and w.state = 'retrying'
+             and w.aggregate_type = e.aggregate_type and w.aggregate_id = e.aggregate_id
+           where e.id = any (resolved)
+           order by w.aggregate_type, w.aggregate_id, w.event_id) nxt
+   where p.subscription = p_name and p.event_id = nxt.event_id and p.available_at = 'infinity'
+$$;
+
+
+--
+-- Name: outbox_release(text, bigint); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_release(p_name text, p_token bigint) RETURNS void
+    LANGUAGE sql
+    AS $$
+  update outbox_subscriptions
+     set lease_holder = null, lease_until = null, updated_at = now()
+   where name = p_name and lease_token = p_token
+$$;
+
+
+--
+-- Name: outbox_renew(text, bigint, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_renew(p_name text, p_token bigint, p_lease_ms integer) RETURNS boolean
+    LANGUAGE sql
+    AS $$
+  with renewed as (
+    update outbox_subscriptions
+       set lease_until = now() + p_lease_ms * interval '1 millisecond'
+     where name = p_name and lease_token = p_token
+    returning 1)
+  select exists (select 1 from renewed)
+$$;
+
+
+--
+-- Name: outbox_retry_at(integer, double precision, double precision, double precision); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_retry_at(attempts integer, base_ms double precision, max_ms double precision, retry_after_ms double precision) RETURNS timestamp with time zone
+    LANGUAGE sql
+    AS $$
+  select now() + greatest(coalesce(retry_after_ms, 0),
+                          least(max_ms, base_ms * power(2, least(greatest(attempts, 1) - 1, 40)))
+                            * (0.5 + random() * 0.5)) * interval '1 millisecond'
+$$;
+
+
+--
+-- Name: outbox_run_sql_batch(text, bigint, integer, text, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_run_sql_batch(p_name text, p_token bigint, p_limit integer, p_effect text, p_max_attempts integer, OUT read integer, OUT exhausted boolean, OUT handled jsonb, OUT waiting integer, OUT next_retry_at timestamp with time zone) RETURNS record
+    LANGUAGE plpgsql
+    AS $_$
+declare
+  batch outbox_event[] := array(select n from outbox_next_events(p_name, p_token, p_limit) n
+                                order by n.id);
+  go outbox_event[];
+begin
+  read := coalesce(array_length(batch, 1), 0);
+  exhausted := read < p_limit;
+  handled := '[]';
+  waiting := 0;
+  if read = 0 then
+    next_retry_at := outbox_advance(p_name, p_token, 0, true, '[]', 0, 0);
+    return;
+  end if;
+  if batch[1].attempt > p_max_attempts then
+    raise exception 'outbox subscription %: the tries of event % are used up', p_name,
+      batch[1].id using errcode = 'OB003';
+  end if;
+  go := array(select b from unnest(batch) b where b.owed and not b.blocked);
+  if coalesce(array_length(go, 1), 0) > 0 then
+    execute 'with events as (select * from unnest($1::outbox_event[])) ' || p_effect using go;
+  end if;
+  select count(*),
+         coalesce(jsonb_agg(jsonb_build_object(
+           'event_id', b.id, 'aggregate_type', b.aggregate_type,
+           'aggregate_id', b.aggregate_id, 'state', 'waiting')), '[]')
+    into waiting, handled
+    from unnest(batch) b
+   where b.owed and b.blocked;
+  next_retry_at := outbox_advance(p_name, p_token, batch[read].id, exhausted, handled, 0, 0);
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'id', g.id, 'aggregate_type', g.aggregate_type, 'aggregate_id', g.aggregate_id,
+           'event_type', g.event_type, 'payload', g.payload, 'created_at', g.created_at,
+           'attempt', g.attempt)), '[]')
+    into handled
+    from unnest(go) g;
+end;
+$_$;
+
+
+--
+-- Name: outbox_settle_parked(text, bigint, jsonb, double precision, double precision); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_settle_parked(p_name text, p_token bigint, p_results jsonb, base_ms double precision, max_ms double precision) RETURNS timestamp with time zone
+    LANGUAGE plpgsql
     AS $$
 begin
-  return query execute batch_statement using batch_limit, delivered_at;
+  perform outbox_check_lease(p_name, p_token);
+  update outbox_parked p
+     set state = case when r.dead then 'dead' else 'retrying' end,
+         available_at = case when r.dead then p.available_at
+                             else outbox_retry_at(p.attempts, base_ms, max_ms, r.retry_after_ms) end,
+         last_error = r.last_error,
+         updated_at = now()
+    from jsonb_to_recordset(p_results)
+           as r(event_id bigint, ok boolean, dead boolean, last_error text, retry_after_ms float8)
+   where not r.ok and p.subscription = p_name and p.event_id = r.event_id;
+  delete from outbox_parked p
+   using jsonb_to_recordset(p_results) as r(event_id bigint, ok boolean)
+   where r.ok and p.subscription = p_name and p.event_id = r.event_id;
+  perform outbox_promote_waiting(p_name,
+    array(select (x ->> 'event_id')::bigint from jsonb_array_elements(p_results) x
+           where (x ->> 'ok')::boolean or (x ->> 'dead')::boolean));
+  return outbox_next_retry_at(p_name);
 end;
+$$;
+
+
+--
+-- Name: outbox_subscription_backlog(public.outbox_subscriptions, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_subscription_backlog(s public.outbox_subscriptions, cap integer, OUT oldest timestamp with time zone, OUT behind bigint) RETURNS record
+    LANGUAGE sql STABLE
+    AS $$
+  with after_position as (
+    -- What is left of the open batch.
+    select e.created_at from outbox_batch_events(s.snapshot, s.batch_snapshot, s.batch_cursor,
+                                                 s.batch_low, s.batch_high, cap) e
+     where s.batch_snapshot is not null
+    union all
+    -- Later than the open batch (or the position): transactions running when it was taken...
+    select o.created_at from outbox o
+     where o.xid = any (array(select pg_snapshot_xip(coalesce(s.batch_snapshot, s.snapshot))))
+    union all
+    -- ...and those that began after it.
+    (select o.created_at from outbox o
+      where o.xid >= pg_snapshot_xmax(coalesce(s.batch_snapshot, s.snapshot))
+      order by o.xid, o.id
+      limit cap))
+  select min(created_at), least(count(*), cap) from after_position
 $$;
 
 
@@ -306,6 +692,51 @@ ALTER TABLE public.orders ALTER COLUMN id ADD GENERATED BY DEFAULT AS IDENTITY (
 
 
 --
+-- Name: outbox_parked; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.outbox_parked (
+    subscription text NOT NULL,
+    event_id bigint NOT NULL,
+    aggregate_type text NOT NULL,
+    aggregate_id text NOT NULL,
+    state text DEFAULT 'retrying'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    available_at timestamp with time zone NOT NULL,
+    last_error text,
+    parked_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT outbox_parked_state_check CHECK ((state = ANY (ARRAY['retrying'::text, 'dead'::text])))
+);
+
+
+--
+-- Name: outbox_delivery; Type: VIEW; Schema: public; Owner: -
+--
+
+CREATE VIEW public.outbox_delivery AS
+ SELECT e.id AS event_id,
+    s.name AS subscription,
+        CASE
+            WHEN (p.state = 'dead'::text) THEN 'dead'::text
+            WHEN ((p.event_id IS NOT NULL) AND (p.attempts > 0)) THEN 'retrying'::text
+            WHEN (p.event_id IS NOT NULL) THEN 'pending'::text
+            WHEN (pg_visible_in_snapshot(e.xid, s.snapshot) OR (pg_visible_in_snapshot(e.xid, s.batch_snapshot) AND (e.id <= s.batch_cursor))) THEN 'done'::text
+            ELSE 'pending'::text
+        END AS state,
+    p.attempts,
+    p.last_error,
+        CASE
+            WHEN ((p.state = 'retrying'::text) AND (p.available_at < 'infinity'::timestamp with time zone)) THEN p.available_at
+            ELSE NULL::timestamp with time zone
+        END AS next_attempt_at
+   FROM ((public.outbox e
+     JOIN public.outbox_subscriptions s ON (true))
+     LEFT JOIN public.outbox_parked p ON (((p.subscription = s.name) AND (p.event_id = e.id))))
+  WHERE ((p.event_id IS NOT NULL) OR (((s.event_types IS NULL) OR (e.event_type = ANY (s.event_types))) AND (NOT pg_visible_in_snapshot(e.xid, s.origin))));
+
+
+--
 -- Name: outbox_dispatchers; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -416,11 +847,27 @@ ALTER TABLE ONLY public.outbox_dispatchers
 
 
 --
+-- Name: outbox_parked outbox_parked_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.outbox_parked
+    ADD CONSTRAINT outbox_parked_pkey PRIMARY KEY (subscription, event_id);
+
+
+--
 -- Name: outbox outbox_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
 ALTER TABLE ONLY public.outbox
     ADD CONSTRAINT outbox_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: outbox_subscriptions outbox_subscriptions_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.outbox_subscriptions
+    ADD CONSTRAINT outbox_subscriptions_pkey PRIMARY KEY (name);
 
 
 --
@@ -446,38 +893,31 @@ CREATE INDEX orders_client_id ON public.orders USING btree (client_id);
 
 
 --
--- Name: outbox_by_aggregate; Type: INDEX; Schema: public; Owner: -
+-- Name: outbox_parked_aggregate; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX outbox_by_aggregate ON public.outbox USING btree (aggregate_type, aggregate_id, id) WHERE (id > 0);
-
-
---
--- Name: outbox_dead; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX outbox_dead ON public.outbox USING btree (id) WHERE (status = 'dead'::text);
+CREATE INDEX outbox_parked_aggregate ON public.outbox_parked USING btree (subscription, aggregate_type, aggregate_id, event_id) WHERE (state = 'retrying'::text);
 
 
 --
--- Name: outbox_done_processed_at; Type: INDEX; Schema: public; Owner: -
+-- Name: outbox_parked_due; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX outbox_done_processed_at ON public.outbox USING btree (processed_at) WHERE (status = 'done'::text);
-
-
---
--- Name: outbox_open; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX outbox_open ON public.outbox USING btree (id) WHERE ((status = ANY (ARRAY['pending'::text, 'processing'::text])) AND (id > 0));
+CREATE INDEX outbox_parked_due ON public.outbox_parked USING btree (subscription, available_at) WHERE (state = 'retrying'::text);
 
 
 --
--- Name: outbox_open_by_aggregate; Type: INDEX; Schema: public; Owner: -
+-- Name: outbox_parked_event; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX outbox_open_by_aggregate ON public.outbox USING btree (aggregate_type, aggregate_id, id) WHERE (status = ANY (ARRAY['pending'::text, 'processing'::text]));
+CREATE INDEX outbox_parked_event ON public.outbox_parked USING btree (event_id);
+
+
+--
+-- Name: outbox_xid; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX outbox_xid ON public.outbox USING btree (xid, id);
 
 
 --
@@ -537,6 +977,22 @@ ALTER TABLE ONLY public.order_items
 
 ALTER TABLE ONLY public.orders
     ADD CONSTRAINT orders_client_id_fkey FOREIGN KEY (client_id) REFERENCES public.clients(id);
+
+
+--
+-- Name: outbox_parked outbox_parked_event_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.outbox_parked
+    ADD CONSTRAINT outbox_parked_event_id_fkey FOREIGN KEY (event_id) REFERENCES public.outbox(id);
+
+
+--
+-- Name: outbox_parked outbox_parked_subscription_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.outbox_parked
+    ADD CONSTRAINT outbox_parked_subscription_fkey FOREIGN KEY (subscription) REFERENCES public.outbox_subscriptions(name) ON UPDATE CASCADE;
 
 
 --
