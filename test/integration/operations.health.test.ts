@@ -1,4 +1,6 @@
+import { waitUntilDelivered } from '../helpers/deliveries';
 import { scrape } from '../helpers/prometheus';
+import { createCallLog, recordingHandler } from '../helpers/recording-handler';
 import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
@@ -67,7 +69,7 @@ describe('readiness', () => {
 
   test('reports degraded (still 200) while the lag is over OUTBOX_LAG_SLO_MS', async () => {
     const service = await startTestService(db.url, { env: { OUTBOX_LAG_SLO_MS: '50' } });
-    // Whatever earlier tests left open drains first (the lag gauge is cached for a second).
+    // The seed's events are read first (the lag gauge is cached for a second).
     await waitFor(
       '/readyz to say ready',
       async () => (await readyz(service.url)).body.status === 'ready',
@@ -81,8 +83,28 @@ describe('readiness', () => {
     expect(degraded.status).toBe(200);
     expect(degraded.body.checks.lag).toMatchObject({
       ok: false,
-      detail: expect.stringMatching(/oldest open event is \d+ ms old \(SLO 50 ms\)/),
+      detail: expect.stringMatching(
+        /^a subscription's oldest owed event is \d+ ms old \(SLO 50 ms\)$/,
+      ),
     });
+  });
+
+  test('a subscription no instance serves degrades readiness: it lags, visibly, and stays ready', async () => {
+    const log = createCallLog();
+    // This service serves only `recorder`: the built-in notify-client is served by nobody.
+    const service = await startTestService(db.url, {
+      env: { OUTBOX_LAG_SLO_MS: '50' },
+      handlers: [recordingHandler(log)],
+    });
+    await db.pool.query(`update orders set status = 'cancelled' where id = 1`);
+    await waitUntilDelivered(db.pool, ['recorder']);
+    expect(log.calls).toHaveLength(1);
+    const degraded = await waitFor('/readyz to say degraded', async () => {
+      const r = await readyz(service.url);
+      return r.body.status === 'degraded' && r;
+    });
+    expect(degraded.status).toBe(200);
+    expect(degraded.body.checks.lag.ok).toBe(false);
   });
 
   test('a database that lacks a migration is not ready', async () => {

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { deliveryOf } from '../helpers/deliveries';
 import { waitFor } from '../helpers/wait';
 
 let db: TestDatabase;
@@ -11,7 +12,7 @@ afterAll(() => db.drop());
 
 async function outboxFor(orderId: number) {
   const { rows } = await db.pool.query(
-    `select event_type, aggregate_type, aggregate_id, payload, status
+    `select id, xid::text as xid, event_type, aggregate_type, aggregate_id, payload
        from outbox where aggregate_type = 'order' and aggregate_id = $1 order by id`,
     [String(orderId)],
   );
@@ -21,7 +22,16 @@ async function outboxFor(orderId: number) {
 describe('capture trigger on orders', () => {
   test('a real status change writes exactly one order.status_changed row with old and new values', async () => {
     const before = await outboxFor(5);
-    await db.pool.query(`update orders set status = 'shipped' where id = 5`);
+    const writer = await db.pool.connect();
+    let writerXid: string;
+    try {
+      await writer.query('begin');
+      await writer.query(`update orders set status = 'shipped' where id = 5`);
+      writerXid = (await writer.query(`select pg_current_xact_id()::text as xid`)).rows[0].xid;
+      await writer.query('commit');
+    } finally {
+      writer.release();
+    }
     const after = await outboxFor(5);
     expect(after).toHaveLength(before.length + 1);
     const event = after.at(-1);
@@ -29,7 +39,8 @@ describe('capture trigger on orders', () => {
       event_type: 'order.status_changed',
       aggregate_type: 'order',
       aggregate_id: '5',
-      status: 'pending',
+      // The writer's own transaction id: what makes the subscriptions' batches snapshot-safe.
+      xid: writerXid,
       payload: {
         op: 'update',
         table: 'orders',
@@ -40,6 +51,10 @@ describe('capture trigger on orders', () => {
     expect(Date.parse(event.payload.new.updated_at)).toBeGreaterThan(
       Date.parse(event.payload.old.updated_at),
     );
+    // Owed to the built-in subscription, which no service has read yet.
+    expect(await deliveryOf(db.pool, event.id, 'notify-client')).toMatchObject({
+      state: 'pending',
+    });
   });
 
   test('setting the same status again writes nothing', async () => {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { ExternalHandler } from '../../src/outbox/handler';
 import { notifyClientHandler } from '../../src/outbox/handlers/notify-client';
+import { deliveryOf } from '../helpers/deliveries';
 import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
@@ -35,13 +36,15 @@ const ship = (id: number) =>
     [id],
   );
 
-async function pendingOrDone(orderId: number) {
-  const { rows } = await db.pool.query(
-    `select status from outbox where aggregate_type = 'order' and aggregate_id = $1
+/** The state of the order's latest event in `subscription` (undefined: no event). */
+async function latestEventState(orderId: number, subscription = 'notify-client') {
+  const { rows } = await db.pool.query<{ id: string }>(
+    `select id from outbox where aggregate_type = 'order' and aggregate_id = $1
       order by id desc limit 1`,
     [String(orderId)],
   );
-  return rows[0]?.status as string | undefined;
+  if (!rows[0]) return undefined;
+  return (await deliveryOf(db.pool, rows[0].id, subscription))?.state;
 }
 
 describe('the wake-up gate in the capture trigger', () => {
@@ -54,7 +57,7 @@ describe('the wake-up gate in the capture trigger', () => {
       `insert into outbox_dispatchers (worker_id, awake_until) values ('awake', now() + interval '1 hour')`,
     );
     expect(await notificationsOf(() => ship(1))).toEqual([]);
-    expect(await pendingOrDone(1)).toBe('pending');
+    expect(await latestEventState(1)).toBe('pending');
   });
 
   test('an idle dispatcher, or one whose awake flag expired, makes writers notify', async () => {
@@ -80,7 +83,7 @@ describe('the dispatcher behind the gate', () => {
       return rows.length === 1 && rows[0].awake_until === null;
     });
     await ship(3);
-    await waitFor('the event to be done', async () => (await pendingOrDone(3)) === 'done');
+    await waitFor('the event to be done', async () => (await latestEventState(3)) === 'done');
     expect(notifications).toBeGreaterThan(0);
   });
 
@@ -96,22 +99,25 @@ describe('the dispatcher behind the gate', () => {
     for (const id of [4, 5, 6]) {
       await waitFor(
         `order ${id}'s event to be done`,
-        async () => (await pendingOrDone(id)) === 'done',
+        async () => (await latestEventState(id)) === 'done',
       );
     }
     expect(notifications).toBe(0);
   });
 
-  test('while a lane is busy and writers are silent, another lane claims new events (the watcher), not the poll', async () => {
+  test('while a lane is busy and writers are silent, another lane reads new events (the watcher), not the poll', async () => {
     let release = () => {};
     const released = new Promise<void>((resolve) => (release = resolve));
+    let holdingSeven = false;
     // Holds order 7's event for as long as the test wants: its lane stays busy, the flag awake.
     const holding: ExternalHandler<'order.status_changed'> = {
       kind: 'external',
       name: 'holding',
       eventTypes: ['order.status_changed'],
       async handle(event) {
-        if (event.aggregateId === '7') await released;
+        if (event.aggregateId !== '7') return;
+        holdingSeven = true;
+        await released;
       },
     };
     // The poll is a minute away: only a lane that keeps claiming can get order 8's event handled.
@@ -121,10 +127,7 @@ describe('the dispatcher behind the gate', () => {
     });
     try {
       await ship(7);
-      await waitFor(
-        "order 7's event in hand",
-        async () => (await pendingOrDone(7)) === 'processing',
-      );
+      await waitFor("order 7's event in hand", () => holdingSeven);
       await waitFor('the dispatcher flagged awake', async () => {
         const { rowCount } = await db.pool.query(
           `select 1 from outbox_dispatchers where worker_id = $1 and awake_until > now()`,
@@ -135,10 +138,13 @@ describe('the dispatcher behind the gate', () => {
       let notifications = 0;
       service.events.on('listener:notification', () => notifications++);
       await ship(8);
-      await waitFor("order 8's event done", async () => (await pendingOrDone(8)) === 'done');
-      // Handled with no wake-up call, while order 7's lane was still busy.
+      await waitFor(
+        "order 8's event done in notify-client",
+        async () => (await latestEventState(8)) === 'done',
+      );
+      // Handled with no wake-up call, while the other lane was still busy with order 7.
       expect(notifications).toBe(0);
-      expect(await pendingOrDone(7)).toBe('processing');
+      expect(await latestEventState(7, 'holding')).toBe('pending');
     } finally {
       release();
     }
