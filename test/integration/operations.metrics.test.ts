@@ -1,6 +1,9 @@
 import { createLogger } from '../../src/observability/logger';
 import { createOutboxGauges } from '../../src/observability/outbox-gauges';
-import { histogramCount, scrape } from '../helpers/prometheus';
+import type { ExternalHandler } from '../../src/outbox/handler';
+import { PermanentError } from '../../src/outbox/handler';
+import { waitUntilDelivered } from '../helpers/deliveries';
+import { histogramCount, scrape, type Scrape } from '../helpers/prometheus';
 import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
@@ -15,10 +18,19 @@ async function patch(baseUrl: string, id: number, status: string): Promise<void>
   expect(res.status).toBe(200);
 }
 
-const handledOk = { event_type: 'order.status_changed', sink: 'notify-client', result: 'success' };
+/** Scrapes until `ready` holds (the database gauges are cached for a second). */
+function scrapeUntil(baseUrl: string, what: string, ready: (m: Scrape) => boolean) {
+  return waitFor(what, async () => {
+    const m = await scrape(baseUrl);
+    return ready(m) && m;
+  });
+}
+
+const statusChanged = { event_type: 'order.status_changed' };
+const handledOk = { ...statusChanged, sink: 'notify-client', result: 'success' };
 
 describe('GET /metrics', () => {
-  test('parses as Prometheus text and has every family the issue names', async () => {
+  test('parses as Prometheus text and has every family, per subscription too', async () => {
     const service = await startTestService(db.url);
     await fetch(`${service.url}/orders/1`);
     const m = await scrape(service.url);
@@ -29,8 +41,12 @@ describe('GET /metrics', () => {
         'outbox_events_settled_total',
         'outbox_event_handling_duration_seconds',
         'outbox_commit_to_handled_seconds',
+        'outbox_subscription_backoffs_total',
         'outbox_events',
         'outbox_lag_seconds',
+        'outbox_subscription_lag_seconds',
+        'outbox_subscription_parked_events',
+        'outbox_subscription_state',
         'outbox_listener_connected',
         'outbox_listener_seconds_since_last_notification',
         'http_request_duration_seconds',
@@ -40,6 +56,17 @@ describe('GET /metrics', () => {
       ]),
     );
     expect(m.value('outbox_listener_connected')).toBe(1);
+    const notifyClient = { subscription: 'notify-client' };
+    expect(m.value('outbox_subscription_state', { ...notifyClient, state: 'active' })).toBe(1);
+    expect(m.value('outbox_subscription_state', { ...notifyClient, state: 'paused' })).toBe(0);
+    expect(m.value('outbox_subscription_state', { ...notifyClient, state: 'backing_off' })).toBe(0);
+    expect(m.value('outbox_subscription_lag_seconds', notifyClient)).toEqual(expect.any(Number));
+    expect(
+      m.value('outbox_subscription_parked_events', { ...notifyClient, state: 'retrying' }),
+    ).toBe(0);
+    expect(m.value('outbox_subscription_parked_events', { ...notifyClient, state: 'dead' })).toBe(
+      0,
+    );
     // The route pattern, not the raw path: /orders/1 and /orders/2 share one series.
     expect(
       await histogramCount(service.metrics.registry, 'http_request_duration_seconds', {
@@ -49,53 +76,141 @@ describe('GET /metrics', () => {
     ).toBe(1);
   });
 
-  test('counters and histograms move when events are handled', async () => {
+  test('counters and histograms move when events are handled, labelled by subscription', async () => {
     const service = await startTestService(db.url);
     const before = (await scrape(service.url)).value('outbox_events_handled_total', handledOk);
     expect(before ?? 0).toBe(0);
 
     await patch(service.url, 1, 'shipped');
     await patch(service.url, 2, 'delivered');
-    const after = await waitFor('two handled deliveries in /metrics', async () => {
-      const m = await scrape(service.url);
-      return m.value('outbox_events_handled_total', handledOk) === 2 && m;
-    });
-    expect(
-      after.value('outbox_events_settled_total', {
-        event_type: 'order.status_changed',
-        outcome: 'done',
-      }),
-    ).toBe(2);
-    const byType = { event_type: 'order.status_changed' };
-    const { registry } = service.metrics;
-    expect(await histogramCount(registry, 'outbox_commit_to_handled_seconds', byType)).toBe(2);
-    expect(await histogramCount(registry, 'outbox_event_handling_duration_seconds', byType)).toBe(
+    const after = await scrapeUntil(
+      service.url,
+      'two handled deliveries in /metrics',
+      (m) => m.value('outbox_events_handled_total', handledOk) === 2,
+    );
+    const bySubscription = { subscription: 'notify-client', ...statusChanged };
+    expect(after.value('outbox_events_settled_total', { ...bySubscription, outcome: 'done' })).toBe(
       2,
     );
+    const { registry } = service.metrics;
+    expect(await histogramCount(registry, 'outbox_commit_to_handled_seconds', bySubscription)).toBe(
+      2,
+    );
+    expect(
+      await histogramCount(registry, 'outbox_event_handling_duration_seconds', bySubscription),
+    ).toBe(2);
     // Two notifications reached the listener.
     expect(after.value('outbox_listener_seconds_since_last_notification')).toBeGreaterThanOrEqual(
       0,
     );
   });
 
-  test('pending count and lag come from the database and follow the backlog', async () => {
-    const service = await startTestService(db.url);
-    await waitFor('an empty backlog', async () => {
-      const m = await scrape(service.url);
-      return m.value('outbox_events', { status: 'pending' }) === 0;
+  test('per subscription: parked and dead events, a back-off, and the lag of one nobody serves', async () => {
+    // picky refuses order 2 for good and order 3 for now (its retry an hour away); down fails
+    // every call, so it backs off as a whole. The service serves only these two: notify-client
+    // (created by the migration) lags behind the seed's events and these.
+    const picky: ExternalHandler = {
+      kind: 'external',
+      name: 'picky',
+      eventTypes: ['order.status_changed'],
+      async handle(event) {
+        if (event.aggregateId === '2') throw new PermanentError('never order 2');
+        if (event.aggregateId === '3') throw new Error('not order 3 yet');
+      },
+    };
+    const down: ExternalHandler = {
+      kind: 'external',
+      name: 'down',
+      eventTypes: ['order.status_changed'],
+      async handle() {
+        throw new Error('connection refused');
+      },
+    };
+    const service = await startTestService(db.url, {
+      env: { OUTBOX_RETRY_BASE_MS: '3600000' },
+      handlers: [picky, down],
     });
+    // One transaction: the three events are one chunk, so picky's failures are among successes.
+    await db.pool.query(`update orders set status = 'cancelled' where id in (1, 2, 3)`);
+
+    const m = await scrapeUntil(
+      service.url,
+      'picky parked and down backing off in /metrics',
+      (s) =>
+        s.value('outbox_subscription_parked_events', { subscription: 'picky', state: 'dead' }) ===
+          1 &&
+        s.value('outbox_subscription_parked_events', {
+          subscription: 'picky',
+          state: 'retrying',
+        }) === 1 &&
+        s.value('outbox_subscription_state', { subscription: 'down', state: 'backing_off' }) === 1,
+    );
+    const settled = (subscription: string, outcome: string) =>
+      m.value('outbox_events_settled_total', { subscription, ...statusChanged, outcome });
+    expect([settled('picky', 'done'), settled('picky', 'retry'), settled('picky', 'dead')]).toEqual(
+      [1, 1, 1],
+    );
+    expect(
+      m.value('outbox_events_handled_total', {
+        sink: 'picky',
+        ...statusChanged,
+        result: 'failure',
+      }),
+    ).toBe(2);
+    expect(m.value('outbox_subscription_backoffs_total', { subscription: 'down' })).toBe(1);
+    // Nothing of down's was parked: it backs off as a whole.
+    expect(
+      m.value('outbox_subscription_parked_events', { subscription: 'down', state: 'retrying' }),
+    ).toBe(0);
+    expect(m.value('outbox_subscription_state', { subscription: 'down', state: 'active' })).toBe(0);
+    expect(m.value('outbox_subscription_state', { subscription: 'picky', state: 'active' })).toBe(
+      1,
+    );
+    expect(m.value('outbox_subscription_lag_seconds', { subscription: 'picky' })).toBe(0);
+    expect(
+      m.value('outbox_subscription_lag_seconds', { subscription: 'notify-client' }),
+    ).toBeGreaterThan(0);
+    // The totals: the largest backlog (notify-client: 12 seed events and 3 changes), and the
+    // parked events of every subscription.
+    expect(m.value('outbox_events', { status: 'pending' })).toBe(15);
+    expect(m.value('outbox_events', { status: 'retrying' })).toBe(1);
+    expect(m.value('outbox_events', { status: 'dead' })).toBe(1);
+    expect(m.value('outbox_lag_seconds')).toBe(
+      m.value('outbox_subscription_lag_seconds', { subscription: 'notify-client' }),
+    );
+  });
+
+  test('the backlog and lag follow the database: they grow while nobody reads, and shrink once someone does', async () => {
+    const service = await startTestService(db.url);
+    await scrapeUntil(
+      service.url,
+      'an empty backlog',
+      (m) => m.value('outbox_events', { status: 'pending' }) === 0,
+    );
     // With the dispatcher stopped, events pile up as they would behind a slow sink.
     await service.dispatcher.stop(5_000);
     await db.pool.query(`update orders set status = 'cancelled' where id in (3, 4, 5)`);
-    const m = await waitFor('three pending events in /metrics', async () => {
-      const s = await scrape(service.url);
-      return s.value('outbox_events', { status: 'pending' }) === 3 && s;
-    });
-    expect(m.value('outbox_events', { status: 'dead' })).toBe(0);
-    await waitFor('a lag above zero', async () => {
-      const s = await scrape(service.url);
-      return (s.value('outbox_lag_seconds') ?? 0) > 0;
-    });
+    const behind = await scrapeUntil(
+      service.url,
+      'three events behind, and a lag, in /metrics',
+      (s) =>
+        s.value('outbox_events', { status: 'pending' }) === 3 &&
+        (s.value('outbox_subscription_lag_seconds', { subscription: 'notify-client' }) ?? 0) > 0,
+    );
+    expect(behind.value('outbox_events', { status: 'dead' })).toBe(0);
+    expect(behind.value('outbox_lag_seconds')).toBeGreaterThan(0);
+
+    // Another instance takes the subscription over: the first one's gauges see it catch up.
+    await startTestService(db.url);
+    await waitUntilDelivered(db.pool, ['notify-client']);
+    await scrapeUntil(
+      service.url,
+      'the backlog and the lag back to zero',
+      (s) =>
+        s.value('outbox_events', { status: 'pending' }) === 0 &&
+        s.value('outbox_subscription_lag_seconds', { subscription: 'notify-client' }) === 0 &&
+        s.value('outbox_lag_seconds') === 0,
+    );
   });
 });
 
@@ -119,6 +234,8 @@ describe('the database gauges', () => {
       logger: createLogger({ level: 'silent' }),
       ttlMs: 0,
     }).read();
+    // No service runs: notify-client's backlog is the seed's events, and now one more.
+    expect(pendingBefore).toBe(12);
     expect(fresh!.pending).toBe(pendingBefore + 1);
   });
 });
