@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 
 import { ORDER_STATUSES, type OrderStatus } from '../src/orders/orders.schema';
+import { BACKLOG_CAP, type OutboxGaugeRow } from '../src/outbox/sql/stats';
 
 export { ORDER_STATUSES, type OrderStatus };
 
@@ -33,7 +34,8 @@ Options:
   --concurrency <n>     updates in flight at most (default 8)
   --mode <api|sql>      PATCH /orders/update, or UPDATE orders directly (default api)
   --url <url>           API base URL (default $API_URL or http://localhost:3000)
-  --database-url <url>  PostgreSQL for sql mode, and for the outbox lag in the summary
+  --database-url <url>  PostgreSQL for sql mode, and for each subscription's backlog
+                        and lag in the summary
                         (default $DATABASE_URL or postgres://postgres:postgres@127.0.0.1:54329/outbox)
   --ids <a-b>           order ids to pick from (default 1-12)
   -h, --help            show this help
@@ -205,6 +207,41 @@ export class RateMeter {
     const spanMs = atMs - oldest.atMs;
     return spanMs > 0 ? ((count - oldest.count) * 1000) / spanMs : 0;
   }
+}
+
+/** Milliseconds as the summary prints them: two decimals below 10, one above; n/a for NaN. */
+export function formatMs(value: number): string {
+  if (Number.isNaN(value)) return 'n/a';
+  return value < 10 ? value.toFixed(2) : value.toFixed(1);
+}
+
+/** A backlog count; the database counts up to BACKLOG_CAP, so that one reads "at least". */
+function formatBehind(behind: number): string {
+  return behind >= BACKLOG_CAP ? `${BACKLOG_CAP}+` : String(behind);
+}
+
+/**
+ * The summary's outbox lines, from readOutboxGauges(): the slowest subscription's backlog and lag
+ * (what the run left behind), the parked events, then one line per subscription, since each reads
+ * the log at its own position (a subscription that no running instance serves lags here too).
+ */
+export function formatOutboxSummary(g: OutboxGaugeRow): string[] {
+  const lines = [
+    `outbox      behind ${formatBehind(g.pending)}, lag ${formatMs(g.lagSeconds * 1000)} ms ` +
+      `(slowest subscription); retrying ${g.retrying}, dead ${g.dead}`,
+  ];
+  const width = Math.max(0, ...g.subscriptions.map((s) => s.name.length));
+  for (const s of g.subscriptions) {
+    const state =
+      s.state === 'backing_off' && s.backoffUntil
+        ? `backing off until ${s.backoffUntil.toISOString()}`
+        : s.state;
+    lines.push(
+      `  ${s.name.padEnd(width)}  behind ${formatBehind(s.behind)}, ` +
+        `lag ${formatMs(s.lagSeconds * 1000)} ms, retrying ${s.retrying}, dead ${s.dead}, ${state}`,
+    );
+  }
+  return lines;
 }
 
 export function renderBar(fraction: number, width = 20): string {

@@ -1,5 +1,6 @@
 // Load generator for order status changes: `npm run spam -- --help`.
 import { Pool } from 'pg';
+import { readOutboxGauges } from '../src/outbox/sql/stats';
 import {
   LatencySummary,
   PacingResult,
@@ -9,6 +10,8 @@ import {
   StatusUpdate,
   USAGE,
   UsageError,
+  formatMs,
+  formatOutboxSummary,
   parseSpamArgs,
   pickUpdate,
   renderBar,
@@ -38,8 +41,8 @@ class StartError extends Error {}
 
 async function openApiTarget(baseUrl: string, databaseUrl: string): Promise<UpdateTarget> {
   await assertServiceReady(baseUrl);
-  // The service's own lag is read from its database; a database we cannot reach only costs
-  // that line of the summary ("lag unavailable").
+  // The subscriptions' backlog and lag are read from the service's database; a database we
+  // cannot reach only costs those lines of the summary ("lag unavailable").
   const pool = new Pool({ connectionString: databaseUrl, max: 1, connectionTimeoutMillis: 3_000 });
   pool.on('error', () => {});
   return {
@@ -96,12 +99,6 @@ function errorCodeSuffix(body: string): string {
 
 const UPDATE_ORDER_SQL = 'update orders set status = $2 where id = $1';
 
-const OUTBOX_LAG_SQL = `
-  select count(*) filter (where status = 'pending') as pending,
-         extract(epoch from now() - min(created_at) filter (where status = 'pending')) * 1000
-           as oldest_pending_ms
-    from outbox`;
-
 async function openSqlTarget(databaseUrl: string, concurrency: number): Promise<UpdateTarget> {
   const pool = new Pool({
     connectionString: databaseUrl,
@@ -134,15 +131,10 @@ async function updateOrder(pool: Pool, update: StatusUpdate): Promise<Outcome> {
   }
 }
 
+/** Each subscription's backlog and lag at the end of the run, as the service's gauges read them. */
 async function reportOutboxLag(pool: Pool): Promise<string[]> {
   try {
-    const { rows } = await pool.query<{ pending: string; oldest_pending_ms: string | null }>(
-      OUTBOX_LAG_SQL,
-    );
-    const pending = Number(rows[0]?.pending ?? 0);
-    const oldestMs = rows[0]?.oldest_pending_ms;
-    const oldest = oldestMs == null ? '' : `, oldest pending ${formatMs(Number(oldestMs))} ms`;
-    return [`outbox      ${pending} pending${oldest}`];
+    return formatOutboxSummary(await readOutboxGauges(pool));
   } catch (error) {
     return [`outbox      lag unavailable (${describeError(error)})`];
   }
@@ -249,11 +241,6 @@ function formatLatencies(summary: LatencySummary): string {
     ['max', summary.max],
   ];
   return parts.map(([name, value]) => `${name} ${formatMs(value)}`).join('  ');
-}
-
-function formatMs(value: number): string {
-  if (Number.isNaN(value)) return 'n/a';
-  return value < 10 ? value.toFixed(2) : value.toFixed(1);
 }
 
 function openTarget(options: SpamOptions): Promise<UpdateTarget> {

@@ -1,7 +1,15 @@
-// Proposed for test/unit/spam-lib.test.ts (no database needed).
+// The spam tool's pure parts (no database, no real time).
 import {
+  BACKLOG_CAP,
+  type OutboxGaugeRow,
+  type SubscriptionGauge,
+} from '../../src/outbox/sql/stats';
+import {
+  type Clock,
   RateMeter,
   UsageError,
+  createRealClock,
+  formatOutboxSummary,
   parseIdRange,
   parseSpamArgs,
   percentile,
@@ -10,6 +18,7 @@ import {
   summarizeLatencies,
   topErrors,
 } from '../../scripts/spam-lib';
+import { createFakeClock, settle, type FakeClock } from '../helpers/fake-clock';
 
 describe('spam-lib', () => {
   describe('parseSpamArgs', () => {
@@ -124,6 +133,64 @@ describe('spam-lib', () => {
     ]);
   });
 
+  describe('formatOutboxSummary', () => {
+    const subscription = (over: Partial<SubscriptionGauge>): SubscriptionGauge => ({
+      name: 'notify-client',
+      kind: 'sql',
+      state: 'active',
+      holder: null,
+      backoffUntil: null,
+      lastError: null,
+      behind: 0,
+      lagSeconds: 0,
+      retrying: 0,
+      dead: 0,
+      ...over,
+    });
+
+    it('shows the slowest backlog and lag, the parked events, then every subscription', () => {
+      const gauges: OutboxGaugeRow = {
+        subscriptions: [
+          subscription({ behind: 3, lagSeconds: 0.0123 }),
+          subscription({
+            name: 'webhook:orders',
+            kind: 'external',
+            state: 'backing_off',
+            backoffUntil: new Date('2026-01-02T03:04:05.000Z'),
+            behind: BACKLOG_CAP,
+            lagSeconds: 42.5,
+            retrying: 2,
+            dead: 1,
+          }),
+        ],
+        pending: BACKLOG_CAP,
+        lagSeconds: 42.5,
+        retrying: 2,
+        dead: 1,
+      };
+      expect(formatOutboxSummary(gauges)).toEqual([
+        'outbox      behind 10000+, lag 42500.0 ms (slowest subscription); retrying 2, dead 1',
+        '  notify-client   behind 3, lag 12.3 ms, retrying 0, dead 0, active',
+        '  webhook:orders  behind 10000+, lag 42500.0 ms, retrying 2, dead 1, backing off until 2026-01-02T03:04:05.000Z',
+      ]);
+    });
+
+    it('shows an empty backlog plainly', () => {
+      expect(
+        formatOutboxSummary({
+          subscriptions: [subscription({})],
+          pending: 0,
+          lagSeconds: 0,
+          retrying: 0,
+          dead: 0,
+        }),
+      ).toEqual([
+        'outbox      behind 0, lag 0.00 ms (slowest subscription); retrying 0, dead 0',
+        '  notify-client  behind 0, lag 0.00 ms, retrying 0, dead 0, active',
+      ]);
+    });
+  });
+
   it('RateMeter measures over the last window', () => {
     const meter = new RateMeter(1000);
     meter.sample(0, 0);
@@ -132,44 +199,132 @@ describe('spam-lib', () => {
     expect(meter.sample(2000, 100)).toBe(0);
   });
 
-  describe('runPaced', () => {
-    it('When the task is fast, Then it starts rate x duration tasks on schedule', async () => {
-      const result = await runPaced({ rate: 200, durationMs: 500, concurrency: 4 }, async () => {});
-      expect(result.started).toBe(100);
-      // Open-loop pacing never starts a slot early (how late it runs depends on the machine).
-      expect(result.elapsedMs).toBeGreaterThanOrEqual(490);
+  describe('runPaced (on a fake clock: no real time passes)', () => {
+    /**
+     * The pacing Clock on top of the fake one: sleeps are its timers; like createRealClock, a
+     * sleep ends early when `signal` aborts.
+     */
+    function pacingClock(fake: FakeClock, signal?: AbortSignal): Clock {
+      return {
+        now: () => fake.now(),
+        sleep: (ms) =>
+          new Promise<void>((resolve) => {
+            if (signal?.aborted) return resolve();
+            const wake = () => {
+              fake.clearTimeout(timer);
+              signal?.removeEventListener('abort', wake);
+              resolve();
+            };
+            const timer = fake.setTimeout(wake, ms);
+            signal?.addEventListener('abort', wake, { once: true });
+          }),
+      };
+    }
+
+    it('When the task is fast, Then it starts rate x duration tasks, each on its slot', async () => {
+      const fake = createFakeClock();
+      const startedAt: number[] = [];
+      const run = runPaced(
+        { rate: 200, durationMs: 500, concurrency: 4, clock: pacingClock(fake) },
+        async () => {
+          startedAt.push(fake.now());
+        },
+      );
+      await fake.advance(1_000);
+      const result = await run;
+      // One start every 5 ms from 0 to 495: open-loop pacing never starts a slot early or late.
+      expect(startedAt).toEqual(Array.from({ length: 100 }, (_, i) => i * 5));
+      expect(result).toEqual({ started: 100, elapsedMs: 495, maxLagMs: 0 });
+    });
+
+    it('When one response is slow, Then another worker keeps the schedule (open loop)', async () => {
+      const fake = createFakeClock();
+      const clock = pacingClock(fake);
+      const startedAt: number[] = [];
+      const run = runPaced({ rate: 100, durationMs: 100, concurrency: 2, clock }, async (i) => {
+        startedAt.push(fake.now());
+        // Task 0 takes 35 ms; the others answer at once.
+        if (i === 0) await clock.sleep(35);
+      });
+      await fake.advance(1_000);
+      const result = await run;
+      // Slots every 10 ms: the second worker alone takes slots 1-3 while task 0 runs, and none
+      // is late; the schedule is not shifted by the slow answer.
+      expect(startedAt).toEqual([0, 10, 20, 30, 40, 50, 60, 70, 80, 90]);
+      expect(result).toMatchObject({ started: 10, maxLagMs: 0 });
+    });
+
+    it('When every worker is busy, Then slots start late and maxLagMs says by how much', async () => {
+      const fake = createFakeClock();
+      const clock = pacingClock(fake);
+      const startedAt: number[] = [];
+      const run = runPaced({ rate: 100, durationMs: 50, concurrency: 1, clock }, async () => {
+        startedAt.push(fake.now());
+        await clock.sleep(25);
+      });
+      await fake.advance(1_000);
+      const result = await run;
+      // One worker, 25 ms per task, a slot every 10 ms: starts at 0, 25 (slot 1, 15 late) and
+      // 50, which is the end of the run: slot 2 never starts.
+      expect(startedAt).toEqual([0, 25]);
+      expect(result).toEqual({ started: 2, elapsedMs: 50, maxLagMs: 15 });
     });
 
     it('When tasks are slow, Then concurrency bounds the tasks in flight', async () => {
+      const fake = createFakeClock();
+      const clock = pacingClock(fake);
       let inFlight = 0;
       let peak = 0;
-      const slowTask = async () => {
+      const run = runPaced({ rate: 0, durationMs: 200, concurrency: 3, clock }, async () => {
         peak = Math.max(peak, ++inFlight);
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await clock.sleep(20);
         inFlight -= 1;
-      };
-      const result = await runPaced({ rate: 0, durationMs: 200, concurrency: 3 }, slowTask);
+      });
+      await fake.advance(1_000);
+      const result = await run;
       expect(peak).toBe(3);
-      // At most 3 workers x 200 ms / 20 ms each (+3 in flight at the end); fewer on a busy machine.
-      expect(result.started).toBeGreaterThanOrEqual(3);
-      expect(result.started).toBeLessThanOrEqual(33);
+      // Unpaced: 3 workers, each starting a 20 ms task at 0, 20, ..., 180.
+      expect(result).toEqual({ started: 30, elapsedMs: 200, maxLagMs: 0 });
     });
 
-    it('When aborted, Then it stops early without waiting for the next slot', async () => {
+    it('When aborted, Then it stops at once without waiting for the next slot', async () => {
+      const fake = createFakeClock();
       const controller = new AbortController();
-      setTimeout(() => controller.abort(), 50);
-      const result = await runPaced(
+      fake.setTimeout(() => controller.abort(), 50);
+      const run = runPaced(
         {
           rate: 1,
           durationMs: 10_000,
           concurrency: 2,
           signal: controller.signal,
+          clock: pacingClock(fake, controller.signal),
         },
         async () => {},
       );
-      expect(result.started).toBe(1);
-      // It did not wait out the 10 s duration.
-      expect(result.elapsedMs).toBeLessThan(10_000);
+      await fake.advance(50);
+      // The next slot is at 1,000 ms and the run's end at 10 s: it returned at the abort.
+      expect(await run).toEqual({ started: 1, elapsedMs: 50, maxLagMs: 0 });
+    });
+
+    it("createRealClock's sleep ends when its signal aborts, without its timer", async () => {
+      const controller = new AbortController();
+      let woke = false;
+      const sleeping = createRealClock(controller.signal)
+        .sleep(60_000)
+        .then(() => (woke = true));
+      await settle();
+      expect(woke).toBe(false);
+      controller.abort();
+      await settle();
+      expect(woke).toBe(true);
+      await sleeping;
+      // Already aborted: no sleep at all.
+      let again = false;
+      void createRealClock(controller.signal)
+        .sleep(60_000)
+        .then(() => (again = true));
+      await settle();
+      expect(again).toBe(true);
     });
   });
 });
