@@ -23,6 +23,7 @@ import { createRegistry, type AnyHandler } from './outbox/registry';
 import { createRetention, type Retention } from './outbox/retention';
 import { createWakeGate } from './outbox/wake-gate';
 import { sinkHandler, type Sink } from './sinks/sink';
+import { createSinkHealth } from './sinks/sink-health';
 import { closeSinks, createSinks } from './sinks/sink-registry';
 
 export interface ServiceOptions {
@@ -92,6 +93,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
 
   const events = createOutboxEvents(logger);
   const sinks = opts.handlers ? [] : createSinks({ config, pool: dispatchPool, logger });
+  const sinkHealth = createSinkHealth({ events, logger });
   const registry = createRegistry(opts.handlers ?? builtInHandlers(sinks));
   const dispatcher = createDispatcher({
     pool: dispatchPool,
@@ -146,6 +148,15 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     }
     checks.listener = listener.connected ? { ok: true } : { ok: false, detail: 'not connected' };
     const ready = Object.values(checks).every((c) => c.ok);
+    // A sink that cannot work degrades, it does not fail: the API and the other sinks work, and
+    // its events wait in its subscription.
+    const sinkProblems = sinkHealth.problems();
+    if (sinks.length > 0) {
+      checks.sinks =
+        sinkProblems.length === 0
+          ? { ok: true }
+          : { ok: false, detail: sinkProblems.map((p) => `${p.sink}: ${p.problem}`).join('; ') };
+    }
     // Lag over its SLO degrades, it does not fail: taking instances out of rotation would not
     // drain the backlog any faster.
     let degraded = false;
@@ -159,7 +170,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
           }
         : { ok: true };
     }
-    return { ready, degraded, checks };
+    return { ready, degraded: degraded || sinkProblems.length > 0, checks };
   }
 
   const app = buildApp({
@@ -172,6 +183,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       ? { service: createAdminService({ pool }), token: config.ADMIN_TOKEN }
       : undefined,
   });
+  await sinkHealth.checkAll(sinks);
   await dispatcher.start();
   retention.start();
   await listener.start();
@@ -210,6 +222,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     await closed;
     clearTimeout(forced);
     metrics.close();
+    sinkHealth.close();
     await Promise.all([pool.end(), dispatchPool.end()]);
     log.info('stopped');
   }

@@ -317,14 +317,17 @@ declare
   s outbox_subscriptions := outbox_check_lease(p_name, p_token);
 begin
   return query
+    -- By key (= any of the due ids), never by a join the planner might answer with a scan of
+    -- every parked event of the subscription.
     with due as (
       update outbox_parked p
          set attempts = p.attempts + 1, updated_at = now()
-        from (select q.event_id from outbox_parked q
-               where q.subscription = p_name and q.state = 'retrying' and q.available_at <= now()
-               order by q.available_at
-               limit p_limit) d
-       where p.subscription = p_name and p.event_id = d.event_id
+       where p.subscription = p_name
+         and p.event_id = any (array(
+               select q.event_id from outbox_parked q
+                where q.subscription = p_name and q.state = 'retrying' and q.available_at <= now()
+                order by q.available_at
+                limit p_limit))
       returning p.event_id, p.attempts)
     select e.id, e.aggregate_type, e.aggregate_id, e.event_type, e.payload, e.created_at,
            s.event_types is null or e.event_type = any (s.event_types), false, due.attempts
@@ -343,6 +346,7 @@ returns timestamptz
 language plpgsql as $$
 begin
   perform outbox_check_lease(p_name, p_token);
+  -- Each by key (= any of the ids given): the cost follows the results, never the parked count.
   update outbox_parked p
      set state = case when r.dead then 'dead' else 'retrying' end,
          available_at = case when r.dead then p.available_at
@@ -351,10 +355,16 @@ begin
          updated_at = now()
     from jsonb_to_recordset(p_results)
            as r(event_id bigint, ok boolean, dead boolean, last_error text, retry_after_ms float8)
-   where not r.ok and p.subscription = p_name and p.event_id = r.event_id;
+   where p.subscription = p_name
+     and p.event_id = any (array(select (x ->> 'event_id')::bigint
+                                   from jsonb_array_elements(p_results) x
+                                  where not (x ->> 'ok')::boolean))
+     and p.event_id = r.event_id and not r.ok;
   delete from outbox_parked p
-   using jsonb_to_recordset(p_results) as r(event_id bigint, ok boolean)
-   where r.ok and p.subscription = p_name and p.event_id = r.event_id;
+   where p.subscription = p_name
+     and p.event_id = any (array(select (x ->> 'event_id')::bigint
+                                   from jsonb_array_elements(p_results) x
+                                  where (x ->> 'ok')::boolean));
   perform outbox_promote_waiting(p_name,
     array(select (x ->> 'event_id')::bigint from jsonb_array_elements(p_results) x
            where (x ->> 'ok')::boolean or (x ->> 'dead')::boolean));
@@ -362,19 +372,24 @@ begin
 end;
 $$;
 
--- Makes due the next waiting event of each aggregate whose parked event was just resolved.
+-- Makes due the next waiting event of each aggregate whose parked event was just resolved. Driven
+-- by the resolved ids: one primary-key probe of the log and one index probe of the parked events
+-- each (the first waiting event of that aggregate), whatever the statistics say.
 create function outbox_promote_waiting(p_name text, resolved bigint[]) returns void
 language sql as $$
   update outbox_parked p
      set available_at = now(), updated_at = now()
-    from (select distinct on (w.aggregate_type, w.aggregate_id) w.event_id
-            from outbox e
-            join outbox_parked w
-              on w.subscription = p_name and w.state = 'retrying'
-             and w.aggregate_type = e.aggregate_type and w.aggregate_id = e.aggregate_id
-           where e.id = any (resolved)
-           order by w.aggregate_type, w.aggregate_id, w.event_id) nxt
-   where p.subscription = p_name and p.event_id = nxt.event_id and p.available_at = 'infinity'
+   where p.subscription = p_name
+     and p.available_at = 'infinity'
+     and p.event_id = any (array(
+           select (select w.event_id from outbox_parked w
+                    where w.subscription = p_name and w.state = 'retrying'
+                      and w.aggregate_type = e.aggregate_type
+                      and w.aggregate_id = e.aggregate_id
+                    order by w.event_id
+                    limit 1)
+             from outbox e
+            where e.id = any (resolved)))
 $$;
 
 -- 5. Leases and back-off ------------------------------------------------------------------------

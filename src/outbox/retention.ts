@@ -44,20 +44,31 @@ export function createRetention(deps: {
   options: RetentionOptions;
 }): Retention {
   const { pool } = deps;
-  const options = { ...DEFAULTS, ...deps.options };
+  // An option given as undefined keeps its default.
+  const given = Object.fromEntries(
+    Object.entries(deps.options).filter(([, v]) => v !== undefined),
+  ) as RetentionOptions;
+  const options = { ...DEFAULTS, ...given };
   const logger = deps.logger.child({ component: 'retention' });
   let timer: NodeJS.Timeout | undefined;
   let current: Promise<unknown> | undefined;
   let started = false;
   /** Set by stop(): a run in progress finishes its current batch and returns. */
   let stopping = false;
+  /**
+   * Where the next run resumes: a run that ends on its step bound (not at the end of what may be
+   * deleted) leaves the next one to go on from there, so that more kept (parked) events in front
+   * than one run examines cannot stop retention for good. Back to the front once a run ends.
+   */
+  let resumeAfter: { xid: string; id: string } | null = null;
 
   async function runOnce(): Promise<RetentionRun> {
     const startedAt = performance.now();
     const result = await tryWithAdvisoryLock(pool, RETENTION_LOCK_KEY, async (client) => {
       let deleted = 0;
-      let after: { xid: string; id: string } | null = null;
-      for (let batch = 0; batch < options.maxBatches && !stopping; batch++) {
+      let after = resumeAfter;
+      let done = false;
+      for (let batch = 0; batch < options.maxBatches && !stopping && !done; batch++) {
         const step = await deleteRetainedStep(client, {
           olderThanMs: options.retentionMs,
           limit: options.batchSize,
@@ -65,8 +76,9 @@ export function createRetention(deps: {
         });
         deleted += step.deleted;
         after = step.after;
-        if (step.done) break;
+        done = step.done;
       }
+      resumeAfter = done ? null : after;
       return deleted;
     });
     if (!result.acquired) {

@@ -8,6 +8,8 @@ import type { Sink, SinkFactory } from './sink';
 /** What the sink needs of nodemailer: tests may hand in any transport (e.g. one that fails). */
 export interface MailTransport {
   sendMail(message: SendMailOptions): Promise<unknown>;
+  /** Connects and authenticates (nodemailer's transport.verify()). */
+  verify?(): Promise<unknown>;
   close(): void;
 }
 
@@ -86,6 +88,16 @@ export function createEmailSink(opts: EmailSinkOptions): Sink {
         throw classify(err, notification.client_email);
       }
       await markNotificationSent(opts.pool, event.id);
+    },
+    async check() {
+      try {
+        await opts.transport.verify?.();
+      } catch (err) {
+        const e = err as { code?: string; message?: string };
+        throw new Error(
+          `the SMTP server refused or could not be reached: ${e.code ?? ''} ${e.message}`.trim(),
+        );
+      }
     },
     async close() {
       opts.transport.close();

@@ -26,6 +26,7 @@ const PUBLISH_TIMEOUT_MS = 5_000;
 // JetStream API error codes (nats-server errors.json).
 const STREAM_NOT_FOUND = 10059;
 const STREAM_NAME_IN_USE = 10058;
+const STREAM_SUBJECT_OVERLAP = 10065;
 
 export interface NatsSinkOptions {
   url: string;
@@ -60,7 +61,15 @@ async function ensureStream(
     logger.info({ subjects: `${opts.subjectPrefix}.>` }, 'created the JetStream stream');
   } catch (err) {
     // Another instance created it between our two calls: that is the stream we wanted.
-    if (apiErrorCode(err) !== STREAM_NAME_IN_USE) throw err;
+    if (apiErrorCode(err) === STREAM_NAME_IN_USE) return;
+    if (apiErrorCode(err) === STREAM_SUBJECT_OVERLAP) {
+      throw new Error(
+        `cannot create the stream ${opts.stream} on ${opts.subjectPrefix}.>: another stream ` +
+          `already captures those subjects (set NATS_STREAM to that stream, or another NATS_SUBJECT_PREFIX)`,
+        { cause: err },
+      );
+    }
+    throw err;
   }
 }
 
@@ -145,6 +154,9 @@ export function createNatsSink(opts: NatsSinkOptions): Sink {
           cause: err,
         });
       }
+    },
+    async check() {
+      await ready();
     },
     async close() {
       closed = true;

@@ -19,6 +19,12 @@ export interface Sink {
   /** The event types this sink takes, or '*' for every one. */
   readonly eventTypes: readonly string[] | '*';
   deliver(event: OutboxEvent, ctx: { signal: AbortSignal }): Promise<void>;
+  /**
+   * Tries the configuration at start-up (connect, create what the sink needs): throws, in words an
+   * operator can act on, when the sink cannot work as configured. The service says so in its log
+   * and in /readyz; the sink's subscription backs off alone, and nothing else waits for it.
+   */
+  check?(): Promise<void>;
   /** Releases connections; called once, after the dispatcher has drained. */
   close?(): Promise<void>;
 }

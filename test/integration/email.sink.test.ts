@@ -1,6 +1,7 @@
 import nodemailer from 'nodemailer';
 import type { OutboxEvent } from '../../src/outbox/event-types';
 import { createEmailSink } from '../../src/sinks/email.sink';
+import { deliveryOf, waitUntilDelivered } from '../helpers/deliveries';
 import { startTestService, useSeededDatabase } from '../helpers/service';
 import { startSmtpCatcher, type SmtpCatcher } from '../helpers/smtp-catcher';
 import { waitFor } from '../helpers/wait';
@@ -23,13 +24,8 @@ async function outboxIds(orderId: number): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
-/** True once every event is settled for good (done or dead): nothing left to retry. */
-async function allSettled(): Promise<boolean> {
-  const { rows } = await db.pool.query(
-    `select count(*)::int as n from outbox where status in ('pending', 'processing')`,
-  );
-  return rows[0].n === 0;
-}
+/** Every event settled for good (done or dead) in both subscriptions: nothing left to retry. */
+const allSettled = () => waitUntilDelivered(db.pool, ['notify-client', 'email']);
 
 describe('the e-mail sink', () => {
   test('each status change sends one e-mail to the client, Message-ID from the event id, text and HTML; sent_at recorded', async () => {
@@ -39,7 +35,7 @@ describe('the e-mail sink', () => {
       await db.pool.query('update orders set status = $1 where id = 3', [status]);
     }
     await waitFor('two e-mails', () => smtp!.messages.length >= 2);
-    await waitFor('every event settled', allSettled);
+    await allSettled();
 
     const ids = await outboxIds(3);
     expect(smtp.messages.map((m) => m.messageId)).toEqual(
@@ -68,7 +64,7 @@ describe('the e-mail sink', () => {
     smtp = await startSmtpCatcher({ refuseData: (n) => (n <= 3 ? 451 : undefined) });
     await startTestService(db.url, { env: { SMTP_URL: smtp.url, MAIL_FROM } });
     await db.pool.query(`update orders set status = 'cancelled' where id in (1, 2, 5)`);
-    await waitFor('every event settled', allSettled);
+    await allSettled();
     expect(smtp.refused).toBe(3);
     const expected = [...(await outboxIds(1)), ...(await outboxIds(2)), ...(await outboxIds(5))];
     expect(smtp.messages.map((m) => m.messageId).sort()).toEqual(
@@ -83,12 +79,14 @@ describe('the e-mail sink', () => {
     await startTestService(db.url, { env: { SMTP_URL: smtp.url, MAIL_FROM } });
     await db.pool.query(`update orders set status = 'shipped' where id = 1`);
     const [id] = await outboxIds(1);
-    const row = await waitFor('the event dead', async () => {
-      const { rows } = await db.pool.query('select * from outbox where id = $1', [id]);
-      return rows[0].status === 'dead' && rows[0];
+    const dead = await waitFor('the event dead in the e-mail subscription', async () => {
+      const d = await deliveryOf(db.pool, id!, 'email');
+      return d?.state === 'dead' && d;
     });
-    expect(row.attempts).toBe(1);
-    expect(row.last_error).toMatch(/email: recipient ada@example.com refused: SMTP EENVELOPE 550/);
+    expect(dead.attempts).toBe(1);
+    expect(dead.last_error).toMatch(/^recipient ada@example.com refused: SMTP EENVELOPE 550/);
+    // The notification itself was recorded: another subscription, unaffected.
+    expect(await deliveryOf(db.pool, id!, 'notify-client')).toMatchObject({ state: 'done' });
   });
 
   test('delivering the same event twice sends one e-mail (sent_at guards a retry)', async () => {

@@ -109,24 +109,42 @@ describeWithNats('the NATS JetStream sink (real nats-server at NATS_URL)', () =>
       await db.drop();
     });
 
-    test('every event of the outbox reaches the stream once', async () => {
+    async function relayed(start: 'now' | 'beginning') {
       const service = await startTestService(db.url, {
         env: {
           NATS_URL: NATS_URL!,
           NATS_STREAM: names.stream,
           NATS_SUBJECT_PREFIX: names.subjectPrefix,
+          OUTBOX_SUBSCRIPTION_START: start,
         },
       });
+      const before = (await db.pool.query(`select id from outbox order by id`)).rows.map(
+        (r) => r.id as string,
+      );
       await db.pool.query(`update orders set status = 'cancelled' where id in (1, 2)`);
       const { rows } = await db.pool.query(`select id from outbox order by id`);
-      const ids = rows.map((r) => r.id);
-      // The seed's 12 order.created events and the two status changes.
-      expect(ids).toHaveLength(14);
-      const messages = await waitFor('every event in the stream', async () => {
+      const all = rows.map((r) => r.id as string);
+      const expected = start === 'now' ? all.filter((id) => !before.includes(id)) : all;
+      const messages = await waitFor('every event owed in the stream', async () => {
         const m = await readStream(nc, names.stream).catch(() => []);
-        return m.length >= ids.length && m;
+        return m.length >= expected.length && m;
       });
-      expect(messages.map((m) => m.msgId).sort()).toEqual([...ids].sort());
+      expect(messages.map((m) => m.msgId).sort()).toEqual([...expected].sort());
+      return { service, before, expected };
+    }
+
+    test('a new subscription starts at the end of the log: every event after it, once', async () => {
+      const { service, expected } = await relayed('now');
+      // The two status changes; the seed's order.created events came before the subscription.
+      expect(expected).toHaveLength(2);
+      await service.stop();
+    });
+
+    test('OUTBOX_SUBSCRIPTION_START=beginning: a new subscription takes every event retained', async () => {
+      const { service, before, expected } = await relayed('beginning');
+      // The seed's 12 order.created events and the two status changes.
+      expect(before).toHaveLength(12);
+      expect(expected).toHaveLength(14);
       await service.stop();
     });
   });

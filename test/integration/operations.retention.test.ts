@@ -225,43 +225,27 @@ describe('retention', () => {
     expect(await remainingIds()).toEqual([...parked, ...recent]);
   });
 
-  // BUG (src/outbox/sql/retention.ts, reported to the lead): the plan of a step is the planner's
-  // choice, and it is not bounded. Each step here reads all of outbox_parked (a hash anti-join
-  // over a sequential scan: 2,000 rows per step), and once the statistics lag behind the log
-  // (always, for its newest part) the candidates come from a bitmap scan of everything between
-  // the cursor and the horizon, sorted (hundreds to all the rows per step instead of 100).
-  // Remove `.failing` once a step reads at most its size.
-  test.failing(
-    'each step reads at most its size of the log and of the parked events, parked events in front or not',
-    async () => {
-      const parked = await events(2_000, 30);
-      await events(500, 20);
-      await events(200, 1);
-      await park(parked, 'dead');
-      await readPastEverything();
-      await db.pool.query('analyze');
+  test('each step reads at most its size of the log and of the parked events, parked events in front or not', async () => {
+    const parked = await events(2_000, 30);
+    await events(500, 20);
+    await events(200, 1);
+    await park(parked, 'dead');
+    await readPastEverything();
+    await db.pool.query('analyze');
 
-      const costs = await stepCosts(100);
-      expect(costs.reduce((n, c) => n + c.deleted, 0)).toBe(500);
-      expect(costs.filter((c) => !withinStep(c, 100))).toEqual([]);
-    },
-  );
+    const costs = await stepCosts(100);
+    expect(costs.reduce((n, c) => n + c.deleted, 0)).toBe(500);
+    expect(costs.filter((c) => !withinStep(c, 100))).toEqual([]);
+  });
 
-  // BUG (src/outbox/sql/retention.ts, reported to the lead): the horizon (every position's xmin)
-  // is a join filter, not a bound of the index scan, so a step that finds nothing passed walks
-  // every event after the horizon: a subscription far behind makes each run read its whole
-  // backlog. Remove `.failing` once a step reads at most its size.
-  test.failing(
-    'a step reads at most its size when a subscription far behind holds everything back',
-    async () => {
-      // notify-client stays where the migration put it: every event is after its position.
-      await events(2_000, 30);
-      await db.pool.query('analyze');
-      const costs = await stepCosts(100);
-      expect(costs).toHaveLength(1);
-      expect(costs.filter((c) => !withinStep(c, 100))).toEqual([]);
-    },
-  );
+  test('a step reads at most its size when a subscription far behind holds everything back', async () => {
+    // notify-client stays where the migration put it: every event is after its position.
+    await events(2_000, 30);
+    await db.pool.query('analyze');
+    const costs = await stepCosts(100);
+    expect(costs).toHaveLength(1);
+    expect(costs.filter((c) => !withinStep(c, 100))).toEqual([]);
+  });
 
   test('runs on one instance at a time: while another holds the lock it does nothing', async () => {
     await events(1, 30);

@@ -19,7 +19,7 @@ describe('the sink registry', () => {
     expect(builtInHandlers([]).map((h) => h.name)).toEqual(['notify-client']);
   });
 
-  test('the configuration turns each sink on: one webhook sink per URL', async () => {
+  test('the configuration turns each sink on: one webhook sink per URL, named after its host', async () => {
     const sinks = sinksFor({
       SMTP_URL: 'smtp://127.0.0.1:2525',
       WEBHOOK_URLS: 'https://a.example/hooks?token=s3cret, https://b.example/in',
@@ -29,15 +29,15 @@ describe('the sink registry', () => {
     try {
       expect(sinks.map((s) => [s.name, s.eventTypes])).toEqual([
         ['email', ['order.status_changed']],
-        ['webhook:a.example/hooks', '*'],
-        ['webhook:b.example/in', '*'],
+        ['webhook:a.example', '*'],
+        ['webhook:b.example', '*'],
         ['nats', '*'],
       ]);
       expect(builtInHandlers(sinks).map((h) => h.name)).toEqual([
         'notify-client',
         'email',
-        'webhook:a.example/hooks',
-        'webhook:b.example/in',
+        'webhook:a.example',
+        'webhook:b.example',
         'nats',
       ]);
     } finally {

@@ -14,8 +14,11 @@ export interface RetentionStep {
  * One bounded step of retention: examines the next `limit` events, in (xid, id) order after
  * `after`, among those every subscription has passed (their writer is older than every position's
  * snapshot), and deletes the ones written more than `olderThanMs` ago that no subscription has
- * parked. Its cost is that of `limit` index entries, whatever the size of the log: the parked
- * events it keeps are stepped over, not read again. Served by outbox_xid (migration 0050).
+ * parked. Its cost is that of `limit` index probes whatever the size of the log, its statistics,
+ * or the number of parked events, by construction: the events are walked one `limit 1` range scan
+ * of outbox_xid at a time (the horizon an index bound, not a join filter); "is it parked" is a
+ * probe of outbox_parked_event per event (a scalar subquery, never turned into a join); the delete
+ * goes by primary key. Parked events are stepped over, not read again by the next step.
  */
 export async function deleteRetainedStep(
   db: Pick<pg.PoolClient, 'query'>,
@@ -28,25 +31,42 @@ export async function deleteRetainedStep(
     last_xid: string | null;
     last_id: string | null;
   }>({
-    text: `with horizon as (
-             select min(pg_snapshot_xmin(snapshot)) as xmin from outbox_subscriptions),
-           candidates as materialized (
-             select o.id, o.xid, o.created_at
-               from outbox o, horizon h
-              where o.xid < h.xmin and (o.xid, o.id) > ($3::xid8, $4::bigint)
-              order by o.xid, o.id
-              limit $2),
+    text: `with recursive
+           horizon as materialized (
+             select (select min(pg_snapshot_xmin(snapshot)) from outbox_subscriptions) as xmin),
+           walk as (
+             (select o.xid, o.id, o.created_at, 1 as n
+                from outbox o
+               where (o.xid, o.id) > ($3::xid8, $4::bigint)
+                 and o.xid < (select xmin from horizon)
+               order by o.xid, o.id
+               limit 1)
+             union all
+             (select nxt.xid, nxt.id, nxt.created_at, w.n + 1
+                from walk w
+                cross join lateral (
+                  select o.xid, o.id, o.created_at
+                    from outbox o
+                   where (o.xid, o.id) > (w.xid, w.id)
+                     and o.xid < (select xmin from horizon)
+                   order by o.xid, o.id
+                   limit 1) nxt
+               where w.n < $2)),
+           examined as materialized (
+             select w.xid, w.id, w.created_at,
+                    w.created_at < now() - $1 * interval '1 millisecond'
+                      and (select true from outbox_parked p where p.event_id = w.id limit 1)
+                          is null as deletable
+               from walk w),
            deleted as (
-             delete from outbox o using candidates c
-              where o.id = c.id
-                and c.created_at < now() - $1 * interval '1 millisecond'
-                and not exists (select 1 from outbox_parked p where p.event_id = c.id)
+             delete from outbox o
+              where o.id = any (array(select id from examined where deletable))
              returning o.id),
-           last as (select xid, id from candidates order by xid desc, id desc limit 1)
+           last as (select xid, id from examined order by xid desc, id desc limit 1)
            select (select count(*) from deleted) as deleted,
-                  (select count(*) from candidates) as examined,
+                  (select count(*) from examined) as examined,
                   (select bool_or(created_at >= now() - $1 * interval '1 millisecond')
-                     from candidates) as recent,
+                     from examined) as recent,
                   (select xid::text from last) as last_xid,
                   (select id from last) as last_id`,
     values: [args.olderThanMs, args.limit, args.after?.xid ?? '0', args.after?.id ?? '0'],
