@@ -8,7 +8,6 @@ import {
 } from '../../src/sinks/webhook.sink';
 import { deliveryCounts, waitUntilDelivered } from '../helpers/deliveries';
 import { startTestService, useSeededDatabase } from '../helpers/service';
-import { waitFor } from '../helpers/wait';
 import {
   startWebhookReceiver,
   TEST_WEBHOOK_SECRET,
