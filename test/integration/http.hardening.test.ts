@@ -4,6 +4,7 @@ import type { Express } from 'express';
 import pg from 'pg';
 import pino from 'pino';
 import request from 'supertest';
+import { createAdminService } from '../../src/admin/admin.service';
 import { ERROR_CODES } from '../../src/app-error';
 import { createPool } from '../../src/db/pool';
 import { buildApp } from '../../src/http/app';
@@ -35,6 +36,18 @@ function appOn(pool: pg.Pool, logger: Logger = silent): Express {
     logger,
     orders: createOrdersService({ pool }),
     readiness: async () => ({ ready: true, checks: {} }),
+  });
+}
+
+const ADMIN_TOKEN = 'hardening-admin-token-0123';
+
+/** The API with the admin routes on, in process. */
+function adminApp(): Express {
+  return buildApp({
+    logger: silent,
+    orders: createOrdersService({ pool: db.pool }),
+    readiness: async () => ({ ready: true, checks: {} }),
+    admin: { service: createAdminService({ pool: db.pool }), token: ADMIN_TOKEN },
   });
 }
 
@@ -269,5 +282,84 @@ describe('failures of our own', () => {
       holder.release();
       await pool.end();
     }
+  });
+});
+
+describe('the admin API refuses what PostgreSQL would refuse, as a 400', () => {
+  const auth = `Bearer ${ADMIN_TOKEN}`;
+
+  test.each([
+    ['an id one past bigint', 'get', '/admin/outbox/9223372036854775808', 'id'],
+    ['a retry of an id past bigint', 'post', '/admin/outbox/9999999999999999999/retry', 'id'],
+    ['a page past bigint', 'get', '/admin/outbox?before=9223372036854775808', 'before'],
+    ['a NUL character in a filter', 'get', '/admin/outbox?aggregateId=%00', 'aggregateId'],
+    ['a NUL character in the event type', 'get', '/admin/outbox?type=a%00b', 'type'],
+  ] as const)('%s', async (_what, method, path, field) => {
+    const res = await request(adminApp())[method](path).set('authorization', auth);
+    expectError(res, 'validation_error');
+    expect(res.body.error.details).toContainEqual(expect.objectContaining({ path: field }));
+  });
+
+  test('the largest bigint is a valid id (404: no such event)', async () => {
+    const res = await request(adminApp())
+      .get('/admin/outbox/9223372036854775807')
+      .set('authorization', auth);
+    expectError(res, 'not_found');
+  });
+
+  test.each([
+    ['an id as a number past 2^53', '{"fromId": 9223372036854775808, "toId": 1}', 'fromId'],
+    ['an id as a string past bigint', '{"fromId": "1", "toId": "9223372036854775808"}', 'toId'],
+    [
+      'year 0000',
+      '{"from": "0000-01-01T00:00:00Z", "to": "2030-01-01T00:00:00Z", "dryRun": true}',
+      'from',
+    ],
+    [
+      'an offset of +16:00',
+      '{"from": "2024-01-01T00:00:00Z", "to": "2024-01-01T00:00:00+16:00", "dryRun": true}',
+      'to',
+    ],
+    [
+      'February 30th',
+      '{"from": "2024-02-30T00:00:00Z", "to": "2024-03-01T00:00:00Z", "dryRun": true}',
+      'from',
+    ],
+  ])('a replay with %s', async (_what, body, field) => {
+    const before = await outboxCount();
+    const res = await request(adminApp())
+      .post('/admin/outbox/replay')
+      .set('authorization', auth)
+      .set('content-type', 'application/json')
+      .send(body);
+    expectError(res, 'validation_error');
+    expect(res.body.error.details).toContainEqual(expect.objectContaining({ path: field }));
+    expect(await outboxCount()).toBe(before);
+  });
+
+  test('the widest valid time range is a 200', async () => {
+    const res = await request(adminApp())
+      .post('/admin/outbox/replay')
+      .set('authorization', auth)
+      .send({ from: '0001-01-01T00:00:00+14:00', to: '9999-12-31T23:59:59-12:00', dryRun: true });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ dryRun: true, replayed: 0 });
+  });
+
+  test.each(['bearer', 'BEARER', 'Bearer  ', 'bEaReR'])(
+    'the scheme "%s" is the Bearer scheme (case-insensitive)',
+    async (scheme) => {
+      const res = await request(adminApp())
+        .get('/admin/outbox?limit=1')
+        .set('authorization', `${scheme} ${ADMIN_TOKEN}`);
+      expect(res.status).toBe(200);
+    },
+  );
+
+  test.each(['Basic', 'Bearertoken', 'Token'])('the scheme "%s" is a 401', async (scheme) => {
+    const res = await request(adminApp())
+      .get('/admin/outbox?limit=1')
+      .set('authorization', `${scheme} ${ADMIN_TOKEN}`);
+    expectError(res, 'unauthorized');
   });
 });
