@@ -9,6 +9,7 @@ import { ensureSchema } from './db/schema-check';
 import { errorMessage } from './db/errors';
 import { buildApp } from './http/app';
 import { createHttpServer } from './http/http-server';
+import { httpOptions } from './http/http-options';
 import type { ReadinessCheck } from './http/routes/health';
 import { createLiveFeed } from './observability/live-feed';
 import type { Logger } from './observability/logger';
@@ -170,6 +171,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     admin: config.ADMIN_TOKEN
       ? { service: createAdminService({ pool }), token: config.ADMIN_TOKEN }
       : undefined,
+    http: httpOptions(config),
   });
   dispatcher.start();
   retention.start();

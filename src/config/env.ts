@@ -125,6 +125,23 @@ export const envSchema = z
     ADMIN_TOKEN: optionalString
       .pipe(z.string().min(16, 'must be at least 16 characters').optional())
       .describe('bearer token for /admin/*; unset: the admin API is off (404)'),
+    LIVE_STREAMS_MAX: positiveInt
+      // The server takes 1,000 connections (src/http/http-server.ts): streams may hold half.
+      .max(500, 'must leave the other half of the server’s 1,000 connections to other requests')
+      .default(100)
+      .describe('live streams (GET /events/stream) open at once, all clients together; then 503'),
+    LIVE_STREAMS_PER_CLIENT: positiveInt
+      .default(5)
+      .describe('live streams open at once from one client address; then 429'),
+    TRUST_PROXY: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(0)
+      .describe(
+        'proxies in front whose X-Forwarded-For names the client (per-client limits); 0: none',
+      ),
     WEBHOOK_URLS: webhookUrls.describe('comma-separated webhook endpoints; unset: webhooks off'),
     WEBHOOK_SECRET: optionalString
       .pipe(

@@ -7,6 +7,7 @@ import type { LiveFeed } from '../observability/live-feed';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { OrdersService } from '../orders/orders.service';
+import type { HttpOptions } from './http-options';
 import { errorHandler, notFound } from './middleware/errors';
 import { httpMetrics } from './middleware/http-metrics';
 import { adminRouter } from './routes/admin';
@@ -26,6 +27,8 @@ export interface AppDeps {
   live?: LiveFeed;
   /** /admin/*; absent (ADMIN_TOKEN unset): every admin path is a 404. */
   admin?: { service: AdminService; token: string };
+  /** Tokens, limits and proxy settings from the configuration (httpOptions(config)). */
+  http?: HttpOptions;
 }
 
 export const BODY_LIMIT = '16kb';
@@ -35,8 +38,12 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
 /** Builds the Express app; main.ts listens, tests use supertest. */
 export function buildApp(deps: AppDeps): Express {
   const app = express();
+  const opts = deps.http ?? {};
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Behind proxies, req.ip is the client named in X-Forwarded-For (hop count only: a client could
+  // put any address in the header, so only entries the trusted proxies appended count).
+  if (opts.trustProxy) app.set('trust proxy', opts.trustProxy);
 
   if (deps.metrics) app.use(httpMetrics(deps.metrics));
   app.use(
@@ -61,7 +68,8 @@ export function buildApp(deps: AppDeps): Express {
   app.use(healthRouter(deps));
   app.use(ordersRouter(deps));
   if (deps.metrics) app.use(metricsRouter({ metrics: deps.metrics }));
-  if (deps.live) app.use(liveRouter({ live: deps.live }));
+  if (deps.live)
+    app.use(liveRouter({ live: deps.live, limits: opts.streams, logger: deps.logger }));
   if (deps.admin)
     app.use('/admin', adminRouter({ admin: deps.admin.service, token: deps.admin.token }));
   app.use(docsRouter({ adminEnabled: deps.admin !== undefined }));

@@ -121,7 +121,11 @@ export function openApiDocument(opts: { adminEnabled: boolean }) {
     path: '/events/stream',
     tags: ['operations'],
     summary: 'Server-Sent Events: hello (snapshot), settled (each event), stats (every second)',
-    responses: { 200: text('text/event-stream', 'an endless stream') },
+    responses: {
+      200: text('text/event-stream', 'an endless stream'),
+      429: error('this client has LIVE_STREAMS_PER_CLIENT streams open (Retry-After)'),
+      503: error('LIVE_STREAMS_MAX streams are open (Retry-After)'),
+    },
   });
   registry.registerPath({
     method: 'get',

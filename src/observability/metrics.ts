@@ -1,6 +1,7 @@
 import client from 'prom-client';
 import type { OutboxEventMap, OutboxEvents } from '../outbox/events';
 import type { OutboxGauges } from './outbox-gauges';
+import { publicSinkName } from './public-text';
 
 export interface Metrics {
   readonly registry: client.Registry;
@@ -115,7 +116,9 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     const outcome = e.status === 'pending' ? 'retry' : e.status;
     settled.inc({ event_type: e.type, outcome });
     for (const h of e.handlers) {
-      handled.inc({ event_type: e.type, sink: h.name, result: h.ok ? 'success' : 'failure' });
+      // /metrics is anonymous: a webhook's label is its host, never its path (publicSinkName).
+      const sink = publicSinkName(h.name);
+      handled.inc({ event_type: e.type, sink, result: h.ok ? 'success' : 'failure' });
     }
     handling.observe({ event_type: e.type }, e.durationMs / 1000);
     if (e.status === 'done') {

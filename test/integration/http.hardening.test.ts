@@ -14,6 +14,13 @@ import { createOrdersService } from '../../src/orders/orders.service';
 import type { Service } from '../../src/service';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { startTestService, stopAllServices } from '../helpers/service';
+import { openStream, type OpenedStream } from '../helpers/sse';
+import { waitFor } from '../helpers/wait';
+import {
+  startWebhookReceiver,
+  TEST_WEBHOOK_SECRET,
+  type WebhookReceiver,
+} from '../helpers/webhook-receiver';
 
 const silent = createLogger({ level: 'silent' });
 
@@ -361,5 +368,186 @@ describe('the admin API refuses what PostgreSQL would refuse, as a 400', () => {
       .get('/admin/outbox?limit=1')
       .set('authorization', `${scheme} ${ADMIN_TOKEN}`);
     expectError(res, 'unauthorized');
+  });
+});
+
+// ---- live streams: caps and backpressure --------------------------------------------------
+
+/** The JSON body of a refusal, read to the end (a refusal closes its connection). */
+async function refusalBody(s: OpenedStream): Promise<{ error: { code: string } }> {
+  await s.closed;
+  return JSON.parse(s.body);
+}
+
+describe('live streams', () => {
+  const held: net.Socket[] = [];
+  afterEach(() => {
+    for (const s of held.splice(0)) s.destroy();
+  });
+
+  test('1,000 stream requests from 200 addresses: 100 streams, the rest a JSON 503 that closes its connection; health, readiness and the API still answer', async () => {
+    const svc = await startTestService(db.url);
+    const port = Number(new URL(svc.url).port);
+    const opened = await Promise.all(
+      Array.from({ length: 1_000 }, (_, i) => openStream(port, `127.0.1.${1 + Math.floor(i / 5)}`)),
+    );
+    held.push(...opened.map((s) => s.socket));
+    const byStatus = (status: number) => opened.filter((s) => s.status === status);
+    expect(byStatus(200)).toHaveLength(100);
+    expect(byStatus(503)).toHaveLength(900);
+    const refused = byStatus(503)[0]!;
+    expect(refused.head).toContain('retry-after: 5');
+    expect(refused.head).toContain('connection: close');
+    expect((await refusalBody(refused)).error.code).toBe('server_busy');
+
+    const quick = { signal: AbortSignal.timeout(2_000) };
+    expect((await fetch(`${svc.url}/healthz`, quick)).status).toBe(200);
+    expect((await fetch(`${svc.url}/readyz`, quick)).status).toBe(200);
+    expect((await fetch(`${svc.url}/orders/3`, quick)).status).toBe(200);
+    const patch = await fetch(`${svc.url}/orders/update`, {
+      ...quick,
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 3, status: 'packed' }),
+    });
+    expect(patch.status).toBe(200);
+
+    // A slot freed is a slot taken again.
+    byStatus(200)[0]!.socket.destroy();
+    await waitFor('a freed stream slot', async () => {
+      const again = await openStream(port, '127.0.2.1');
+      held.push(again.socket);
+      return again.status === 200;
+    });
+  });
+
+  test('one client address gets LIVE_STREAMS_PER_CLIENT streams, then a JSON 429', async () => {
+    const svc = await startTestService(db.url, { env: { LIVE_STREAMS_PER_CLIENT: '3' } });
+    const port = Number(new URL(svc.url).port);
+    const mine = [];
+    for (let i = 0; i < 4; i++) mine.push(await openStream(port, '127.0.3.1'));
+    held.push(...mine.map((s) => s.socket));
+    expect(mine.map((s) => s.status)).toEqual([200, 200, 200, 429]);
+    expect((await refusalBody(mine[3]!)).error.code).toBe('too_many_requests');
+    // Another address is another client.
+    const other = await openStream(port, '127.0.3.2');
+    held.push(other.socket);
+    expect(other.status).toBe(200);
+  });
+
+  test('a client that stops reading is dropped once its unsent data passes the bound; a reader keeps its stream', async () => {
+    const lines: { msg?: string }[] = [];
+    const logger = pino(
+      { level: 'info' },
+      { write: (l: string) => void lines.push(JSON.parse(l)) },
+    );
+    const svc = await startTestService(db.url, { logger });
+    const port = Number(new URL(svc.url).port);
+    const stalled = await openStream(port, '127.0.4.1');
+    stalled.socket.pause();
+    const reader = await openStream(port, '127.0.4.2');
+    held.push(stalled.socket, reader.socket);
+
+    // Settled events of 4 KiB each (a long aggregate id), 40 MB in all: more than the kernel's
+    // socket buffers hold (a few MB each way on loopback), so the rest waits in the server.
+    const dropped = () => lines.some((l) => l.msg?.startsWith('live stream closed'));
+    for (let batch = 0; batch < 100 && !dropped(); batch++) {
+      for (let i = 0; i < 100; i++) {
+        svc.events.emit('settled', {
+          id: String(batch * 100 + i),
+          type: 'order.status_changed',
+          aggregateType: 'order',
+          aggregateId: 'x'.repeat(4_000),
+          status: 'done',
+          attempt: 1,
+          durationMs: 1,
+          createdAt: new Date(),
+          payload: {},
+          handlers: [],
+          error: null,
+        });
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await waitFor('the stalled stream to be dropped', dropped);
+    const connections = () =>
+      new Promise<number>((r) => svc.server.getConnections((_e, n) => r(n)));
+    await waitFor('the server to close its socket', async () => (await connections()) === 1);
+    expect(reader.body.length).toBeGreaterThan(1_000_000);
+    expect(reader.socket.destroyed).toBe(false);
+    expect(lines.filter((l) => l.msg?.startsWith('live stream closed'))).toHaveLength(1);
+  });
+});
+
+describe('what anonymous readers see', () => {
+  let receiver: WebhookReceiver | undefined;
+  const held: net.Socket[] = [];
+  afterEach(async () => {
+    for (const s of held.splice(0)) s.destroy();
+    await receiver?.close();
+    receiver = undefined;
+  });
+
+  test("a failing webhook: /metrics and the live stream show its host and a generic error, never its URL's path or query nor the answer; the admin API has the detail", async () => {
+    const secrets = ['s3cr3t-path', 'qu3ry-s3cr3t', '/hooks', 'alice@example.com', '10.1.2.3'];
+    receiver = await startWebhookReceiver({
+      secret: TEST_WEBHOOK_SECRET,
+      path: '/hooks/s3cr3t-path?token=qu3ry-s3cr3t',
+      answer: () => ({
+        status: 500,
+        body: 'mailbox alice@example.com is full; relay 10.1.2.3 down',
+      }),
+    });
+    const svc = await startTestService(db.url, {
+      env: {
+        WEBHOOK_URLS: receiver.url,
+        WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+        ADMIN_TOKEN,
+      },
+    });
+    await db.pool.query(`update orders set status = 'delivered' where id = 9`);
+    const failed = await waitFor('the webhook to fail once', async () => {
+      const r = await db.pool.query<{ id: string }>(
+        `select id from outbox where aggregate_id = '9' and last_error like '%answered 500%'
+          order by id desc limit 1`,
+      );
+      return r.rows[0]?.id;
+    });
+    // A change of a column that is not public (an e-mail address), settled on this instance.
+    svc.events.emit('settled', {
+      id: '999999',
+      type: 'client.changed',
+      aggregateType: 'client',
+      aggregateId: '1',
+      status: 'done',
+      attempt: 1,
+      durationMs: 1,
+      createdAt: new Date(),
+      payload: {
+        op: 'update',
+        new: { email: 'bob@example.com' },
+        old: { email: 'alice@example.com' },
+      },
+      handlers: [],
+      error: null,
+    });
+
+    const metrics = await (await fetch(`${svc.url}/metrics`)).text();
+    const host = new URL(receiver.url).host;
+    expect(metrics).toContain(`sink="webhook:${host}"`);
+    for (const secret of secrets) expect(metrics).not.toContain(secret);
+
+    const stream = await openStream(Number(new URL(svc.url).port));
+    held.push(stream.socket);
+    await waitFor('the snapshot', () => stream.body.includes('event: hello'));
+    expect(stream.body).toContain('HTTP 500 (the admin API and the log have the details)');
+    expect(stream.body).toContain(`"name":"webhook:${host}"`);
+    expect(stream.body).toContain('email changed');
+    for (const secret of secrets) expect(stream.body).not.toContain(secret);
+
+    const detail = await request(svc.url)
+      .get(`/admin/outbox/${failed}`)
+      .set('authorization', `Bearer ${ADMIN_TOKEN}`);
+    expect(detail.body.lastError).toContain('alice@example.com');
   });
 });
