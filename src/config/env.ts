@@ -142,6 +142,13 @@ export const envSchema = z
       .describe(
         'proxies in front whose X-Forwarded-For names the client (per-client limits); 0: none',
       ),
+    BEHIND_HTTPS: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true')
+      .describe(
+        'clients reach the service over HTTPS: send HSTS, COOP and upgrade-insecure-requests',
+      ),
     WEBHOOK_URLS: webhookUrls.describe('comma-separated webhook endpoints; unset: webhooks off'),
     WEBHOOK_SECRET: optionalString
       .pipe(

@@ -61,8 +61,19 @@ export function buildApp(deps: AppDeps): Express {
     }),
   );
   // Helmet's defaults (nosniff, frame-ancestors, CSP default-src 'self', ...) on every response,
-  // errors included. An HTML page with inline scripts needs its own CSP (a nonce), not a hole here.
-  app.use(helmet());
+  // errors included. The pages load their scripts from files: the CSP allows no inline script.
+  // Three defaults assume HTTPS and are sent only when the service is told it is behind it:
+  // upgrade-insecure-requests makes a browser that reached it over plain HTTP (by any name but
+  // localhost) fetch every asset over HTTPS, where nothing answers: a blank page; HSTS would pin
+  // that; Cross-Origin-Opener-Policy is ignored over plain HTTP with a console error.
+  const https = opts.behindHttps ?? false;
+  app.use(
+    helmet({
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: https ? [] : null } },
+      strictTransportSecurity: https,
+      crossOriginOpenerPolicy: https,
+    }),
+  );
   app.use(express.json({ limit: BODY_LIMIT }));
 
   app.use(healthRouter(deps));

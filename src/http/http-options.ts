@@ -3,6 +3,8 @@ import type { StreamLimits } from './routes/live';
 
 /** What the HTTP layer takes from the configuration (README, "Security" and "Limits"). */
 export interface HttpOptions {
+  /** Clients reach the service over HTTPS (a TLS proxy in front): HSTS, upgrade-insecure-requests. */
+  behindHttps?: boolean;
   /** Express's "trust proxy" hop count: how many proxies' X-Forwarded-For entries to believe. */
   trustProxy?: number;
   /** Caps of the live streams (GET /events/stream). */
@@ -11,6 +13,7 @@ export interface HttpOptions {
 
 export function httpOptions(config: Config): HttpOptions {
   return {
+    behindHttps: config.BEHIND_HTTPS,
     trustProxy: config.TRUST_PROXY,
     streams: {
       maxStreams: config.LIVE_STREAMS_MAX,

@@ -109,6 +109,23 @@ describe('safe headers', () => {
     expect(res.headers['x-powered-by']).toBeUndefined();
   });
 
+  test('no HSTS, upgrade-insecure-requests or COOP unless the service is told it is behind HTTPS', async () => {
+    const plain = await request(appOn(db.pool)).get('/healthz');
+    expect(plain.headers['content-security-policy']).not.toContain('upgrade-insecure-requests');
+    expect(plain.headers['strict-transport-security']).toBeUndefined();
+    expect(plain.headers['cross-origin-opener-policy']).toBeUndefined();
+    const behind = buildApp({
+      logger: silent,
+      orders: createOrdersService({ pool: db.pool }),
+      readiness: async () => ({ ready: true, checks: {} }),
+      http: { behindHttps: true },
+    });
+    const tls = await request(behind).get('/healthz');
+    expect(tls.headers['content-security-policy']).toContain('upgrade-insecure-requests');
+    expect(tls.headers['strict-transport-security']).toMatch(/max-age=\d+/);
+    expect(tls.headers['cross-origin-opener-policy']).toBe('same-origin');
+  });
+
   test('the server runs with the documented limits', () => {
     const { server } = service;
     expect(server.headersTimeout).toBe(SERVER_LIMITS.headersTimeoutMs);
