@@ -498,11 +498,16 @@ describe('live streams', () => {
 
 describe('what anonymous readers see', () => {
   let receiver: WebhookReceiver | undefined;
+  let own: TestDatabase | undefined;
+  let ownService: Service | undefined;
   const held: net.Socket[] = [];
   afterEach(async () => {
     for (const s of held.splice(0)) s.destroy();
     await receiver?.close();
     receiver = undefined;
+    await ownService?.stop();
+    await own?.drop();
+    own = ownService = undefined;
   });
 
   test("a failing webhook: /metrics and the live stream show its host and a generic error, never its URL's path or query nor the answer; the admin API has the detail", async () => {
@@ -515,16 +520,19 @@ describe('what anonymous readers see', () => {
         body: 'mailbox alice@example.com is full; relay 10.1.2.3 down',
       }),
     });
-    const svc = await startTestService(db.url, {
+    // A database of its own: the other services of this file would handle its event first.
+    own = await createTestDatabase();
+    await own.seed();
+    const svc = (ownService = await startTestService(own.url, {
       env: {
         WEBHOOK_URLS: receiver.url,
         WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
         ADMIN_TOKEN,
       },
-    });
-    await db.pool.query(`update orders set status = 'delivered' where id = 9`);
+    }));
+    await own.pool.query(`update orders set status = 'delivered' where id = 9`);
     const failed = await waitFor('the webhook to fail once', async () => {
-      const r = await db.pool.query<{ id: string }>(
+      const r = await own!.pool.query<{ id: string }>(
         `select id from outbox where aggregate_id = '9' and last_error like '%answered 500%'
           order by id desc limit 1`,
       );
