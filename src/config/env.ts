@@ -125,6 +125,15 @@ export const envSchema = z
     ADMIN_TOKEN: optionalString
       .pipe(z.string().min(16, 'must be at least 16 characters').optional())
       .describe('bearer token for /admin/*; unset: the admin API is off (404)'),
+    API_TOKEN: optionalString
+      .pipe(z.string().min(16, 'must be at least 16 characters').optional())
+      .describe('bearer token PATCH /orders/update requires; unset: the write API is open'),
+    RATE_LIMIT_PER_MINUTE: optionalString
+      .pipe(z.coerce.number<string | undefined>().int().min(0).optional())
+      .transform((v) => (v ? v : undefined))
+      .describe(
+        'requests per minute per client to /orders/* and /admin/* (429 past it); unset or 0: no limit',
+      ),
     LIVE_STREAMS_MAX: positiveInt
       // The server takes 1,000 connections (src/http/http-server.ts): streams may hold half.
       .max(500, 'must leave the other half of the server’s 1,000 connections to other requests')

@@ -10,6 +10,7 @@ import type { OrdersService } from '../orders/orders.service';
 import type { HttpOptions } from './http-options';
 import { errorHandler, notFound } from './middleware/errors';
 import { httpMetrics } from './middleware/http-metrics';
+import { rateLimitPerClient } from './middleware/rate-limit';
 import { adminRouter } from './routes/admin';
 import { docsRouter } from './routes/docs';
 import { healthRouter, type ReadinessCheck } from './routes/health';
@@ -76,14 +77,26 @@ export function buildApp(deps: AppDeps): Express {
   );
   app.use(express.json({ limit: BODY_LIMIT }));
 
+  // Health checks, metrics and the live page are never rate limited (probes, scrapes, and the
+  // streams have caps of their own); the API and the admin API are, when configured.
+  const limit = rateLimitPerClient(opts.rateLimitPerMinute);
   app.use(healthRouter(deps));
-  app.use(ordersRouter(deps));
+  app.use('/orders', limit);
+  app.use(ordersRouter({ orders: deps.orders, apiToken: opts.apiToken }));
   if (deps.metrics) app.use(metricsRouter({ metrics: deps.metrics }));
   if (deps.live)
     app.use(liveRouter({ live: deps.live, limits: opts.streams, logger: deps.logger }));
-  if (deps.admin)
+  if (deps.admin) {
+    app.use('/admin', limit);
     app.use('/admin', adminRouter({ admin: deps.admin.service, token: deps.admin.token }));
-  app.use(docsRouter({ adminEnabled: deps.admin !== undefined }));
+  }
+  app.use(
+    docsRouter({
+      adminEnabled: deps.admin !== undefined,
+      apiTokenEnabled: opts.apiToken !== undefined,
+      rateLimited: opts.rateLimitPerMinute !== undefined,
+    }),
+  );
 
   app.use(notFound);
   app.use(errorHandler(deps.logger.child({ component: 'http' })));

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import type { Express } from 'express';
@@ -574,5 +575,79 @@ describe('what anonymous readers see', () => {
       .get(`/admin/outbox/${failed}`)
       .set('authorization', `Bearer ${ADMIN_TOKEN}`);
     expect(detail.body.lastError).toContain('alice@example.com');
+  });
+});
+
+describe('optional protection of the API (API_TOKEN, RATE_LIMIT_PER_MINUTE)', () => {
+  const API_TOKEN = 'hardening-api-token-0123456';
+
+  /** One request from `localAddress` (each 127.x.y.z is another client). */
+  function from(
+    url: string,
+    localAddress: string,
+    init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  ): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(url, { ...init, localAddress, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      });
+      req.on('error', reject);
+      req.end(init.body);
+    });
+  }
+
+  test('with API_TOKEN set, PATCH /orders/update needs it (401 and nothing changes); reads stay open', async () => {
+    const svc = await startTestService(db.url, { env: { API_TOKEN } });
+    const patch = (authorization?: string) =>
+      request(svc.url)
+        .patch('/orders/update')
+        .set(authorization ? { authorization } : {})
+        .send({ id: 10, status: 'cancelled' });
+    const before = await outboxCount();
+    const none = await patch();
+    expectError(none, 'unauthorized');
+    expect(none.body.error.message).toContain('API_TOKEN');
+    expect(none.headers['www-authenticate']).toBe('Bearer realm="orders"');
+    expectError(await patch('Bearer not-the-token-at-all'), 'unauthorized');
+    expect(await outboxCount()).toBe(before);
+    expect((await patch(`bearer ${API_TOKEN}`)).status).toBe(200);
+    await request(svc.url).get('/orders/10').expect(200);
+  });
+
+  test('RATE_LIMIT_PER_MINUTE: past it a client gets a JSON 429 with Retry-After; other clients and the health checks do not', async () => {
+    const svc = await startTestService(db.url, { env: { RATE_LIMIT_PER_MINUTE: '5' } });
+    const statuses = [];
+    for (let i = 0; i < 6; i++) statuses.push(await from(`${svc.url}/orders/1`, '127.0.7.1'));
+    expect(statuses.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 429]);
+    const limited = statuses[5]!;
+    expect(JSON.parse(limited.body).error.code).toBe('too_many_requests');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited.headers.ratelimit).toMatch(/r=0/);
+    expect(limited.headers['ratelimit-policy']).toMatch(/q=5/);
+    // The limit is per client, and X-Forwarded-For (TRUST_PROXY unset) does not make another one.
+    const spoofed = await from(`${svc.url}/orders/1`, '127.0.7.1', {
+      headers: { 'x-forwarded-for': '203.0.113.9' },
+    });
+    expect(spoofed.status).toBe(429);
+    expect((await from(`${svc.url}/orders/1`, '127.0.7.2')).status).toBe(200);
+    for (let i = 0; i < 10; i++) {
+      expect((await from(`${svc.url}/healthz`, '127.0.7.1')).status).toBe(200);
+    }
+  });
+
+  test('TRUST_PROXY=1: the client is the address the proxy names in X-Forwarded-For', async () => {
+    const svc = await startTestService(db.url, {
+      env: { RATE_LIMIT_PER_MINUTE: '2', TRUST_PROXY: '1' },
+    });
+    const via = (client: string) =>
+      from(`${svc.url}/orders/1`, '127.0.8.1', { headers: { 'x-forwarded-for': client } });
+    expect([(await via('203.0.113.1')).status, (await via('203.0.113.1')).status]).toEqual([
+      200, 200,
+    ]);
+    expect((await via('203.0.113.1')).status).toBe(429);
+    expect((await via('203.0.113.2')).status).toBe(200);
   });
 });

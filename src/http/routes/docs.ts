@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Router } from 'express';
-import { openApiDocument } from '../openapi';
+import { openApiDocument, type OpenApiOptions } from '../openapi';
 import { methodNotAllowed } from '../middleware/method-not-allowed';
 import { PUBLIC_DIR } from './live';
 
@@ -13,7 +13,7 @@ const SWAGGER_UI_DIR = path.dirname(require.resolve('swagger-ui-dist/package.jso
 export const SWAGGER_UI_ASSETS = ['swagger-ui.css', 'swagger-ui-bundle.js'] as const;
 
 /** GET /openapi.json and GET /docs (Swagger UI, served from node_modules: no build step). */
-export function docsRouter(opts: { adminEnabled: boolean }): Router {
+export function docsRouter(opts: OpenApiOptions): Router {
   const router = Router();
   // Built once: the document only changes with the code.
   const document = openApiDocument(opts);
