@@ -12,7 +12,9 @@ import { buildApp } from '../../src/http/app';
 import { SERVER_LIMITS } from '../../src/http/http-server';
 import { createLogger, type Logger } from '../../src/observability/logger';
 import { createOrdersService } from '../../src/orders/orders.service';
+import type { OutboxEvent } from '../../src/outbox/event-types';
 import type { Service } from '../../src/service';
+import { createWebhookSink } from '../../src/sinks/webhook.sink';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { startTestService, stopAllServices } from '../helpers/service';
 import { openStream, type OpenedStream } from '../helpers/sse';
@@ -649,5 +651,76 @@ describe('optional protection of the API (API_TOKEN, RATE_LIMIT_PER_MINUTE)', ()
     ]);
     expect((await via('203.0.113.1')).status).toBe(429);
     expect((await via('203.0.113.2')).status).toBe(200);
+  });
+});
+
+describe('hostile webhook receivers: replies read up to a bound', () => {
+  let server: http.Server | undefined;
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r) ?? r(undefined));
+    server = undefined;
+  });
+
+  /** A receiver that answers `status` and then sends body bytes without end. */
+  async function endlessReceiver(status: number): Promise<{ url: string; sent: () => number }> {
+    let sent = 0;
+    server = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      const chunk = Buffer.alloc(64 * 1024, 'why-');
+      const pump = setInterval(() => {
+        if (res.destroyed) return clearInterval(pump);
+        res.write(chunk);
+        sent += chunk.length;
+      }, 1);
+      res.on('close', () => clearInterval(pump));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as net.AddressInfo;
+    return { url: `http://127.0.0.1:${port}/hook`, sent: () => sent };
+  }
+
+  const event = {
+    id: '7',
+    aggregateType: 'order',
+    aggregateId: '1',
+    type: 'order.status_changed',
+    payload: {},
+    createdAt: new Date(),
+    attempt: 1,
+  } as OutboxEvent;
+  const signal = new AbortController().signal;
+
+  test('a 500 whose body never ends fails at once with the status and the start of the body, not at the timeout', async () => {
+    const receiver = await endlessReceiver(500);
+    const sink = createWebhookSink({
+      url: receiver.url,
+      secret: TEST_WEBHOOK_SECRET,
+      timeoutMs: 5_000,
+    });
+    const started = Date.now();
+    const error = await sink.deliver(event, { signal }).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(error?.message).toMatch(/answered 500: (why-){50}$/);
+  });
+
+  test('a 2xx whose body never ends is a delivery, at once', async () => {
+    const receiver = await endlessReceiver(200);
+    const sink = createWebhookSink({
+      url: receiver.url,
+      secret: TEST_WEBHOOK_SECRET,
+      timeoutMs: 5_000,
+    });
+    const started = Date.now();
+    await sink.deliver(event, { signal });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    // The download stopped: the receiver could not push much more than the sockets buffer.
+    const atReturn = receiver.sent();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(receiver.sent() - atReturn).toBeLessThan(16 * 1024 * 1024);
   });
 });
