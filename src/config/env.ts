@@ -173,6 +173,9 @@ export const envSchema = z
     NATS_URL: optionalString
       .pipe(urlWith(['nats:', 'tls:'], 'nats://127.0.0.1:4222').optional())
       .describe('NATS server for the JetStream relay; unset: relay off'),
+    NATS_CREDS_FILE: optionalString.describe(
+      'NATS credentials file (user JWT and seed, from nsc); user:password@ or token@ may go in NATS_URL instead',
+    ),
     NATS_STREAM: z
       .string()
       .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, - or _')
