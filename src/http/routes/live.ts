@@ -26,9 +26,9 @@ export interface StreamLimits {
   /**
    * A stream whose unsent data passes this is closed: its client does not read (or reads slower
    * than events come), and the server would otherwise buffer for it without limit. The settled
-   * events of one batch are written at once (a batch of 500 is about 250 KB), so the bound must
-   * hold a burst that a reading client drains in milliseconds: 1 MiB, about 2,000 settled
-   * events, on top of what the kernel buffers. A client closed by mistake loses nothing: its
+   * events of one batch are written at once (280 bytes each with one handler, 380 with four: a
+   * batch of 500 is 140-190 KB), so the bound must hold a burst that a reading client drains in
+   * milliseconds: 1 MiB, about 3,000 settled events, on top of what the kernel buffers. A client closed by mistake loses nothing: its
    * EventSource reconnects within 2 s and gets a fresh snapshot.
    */
   maxBufferedBytes: number;
@@ -134,7 +134,8 @@ export function liveRouter({
       const client = req.ip ?? req.socket.remoteAddress ?? 'unknown';
       const taken = slots.take(client);
       if (taken !== 'ok') {
-        log?.info({ client, cap: taken, open: slots.open }, 'live stream refused: cap reached');
+        // debug: the request log already has the 429/503, and a flood of refusals must not flood.
+        log?.debug({ client, cap: taken, open: slots.open }, 'live stream refused: cap reached');
         next(refusal(res, taken, limits));
         return;
       }
