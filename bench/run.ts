@@ -365,7 +365,7 @@ async function main(): Promise<void> {
       logger,
       settings: { max_connections: '200', shared_buffers: '256MB' },
     });
-    serverUrl = embedded.url;
+    serverUrl = embedded.ownerUrl;
     stopEmbedded = () => embedded.stop();
   }
   const admin = new pg.Client({ connectionString: serverUrl });

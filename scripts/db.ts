@@ -4,6 +4,7 @@
 import pg from 'pg';
 import { loadConfig } from '../src/config/env';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../src/db/embedded';
+import { grantDevelopmentLogin } from '../src/db/embedded-setup';
 import { migrate, seed } from '../src/db/migrate';
 import { createPool } from '../src/db/pool';
 import { createLogger, redactUrl } from '../src/observability/logger';
@@ -30,7 +31,8 @@ async function main(): Promise<void> {
       database: 'outbox',
       logger,
     });
-    url = embedded.url;
+    // Its superuser: dropping and creating the schema needs the owner.
+    url = embedded.ownerUrl;
   }
   const pool = createPool({
     connectionString: url,
@@ -45,6 +47,8 @@ async function main(): Promise<void> {
     }
     await migrate(pool, logger);
     await seed(pool, logger);
+    // The development login's rights went with a dropped schema, and a migration may add tables.
+    if (embedded && embedded.url !== embedded.ownerUrl) await grantDevelopmentLogin(pool);
     logger.info({ database: redactUrl(url) }, `db:${command} done`);
   } finally {
     await pool.end();

@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, type Config } from './config/env';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './db/embedded';
+import { prepareEmbeddedDatabase } from './db/embedded-setup';
 import { createLogger, redactUrl, type Logger } from './observability/logger';
 import { startService, type Service } from './service';
 
@@ -50,16 +51,13 @@ async function main(): Promise<void> {
         database: 'outbox',
         logger,
       });
+      // Migrated and seeded (only when just created) as its superuser; the service then runs as
+      // the development login, which has the application's rights and no more.
+      await prepareEmbeddedDatabase(embedded, logger);
       databaseUrl = embedded.url;
     }
-    service = await startService({
-      config,
-      databaseUrl,
-      logger,
-      // Only the embedded development database is seeded, and only when it was just created.
-      seed: embedded?.created ?? false,
-    });
-    logStartup(logger, service, databaseUrl, embedded !== undefined);
+    service = await startService({ config, databaseUrl, logger });
+    logStartup(logger, service, databaseUrl, embedded);
   } catch (err) {
     logger.fatal({ err }, 'could not start');
     await service?.stop().catch(() => undefined);
@@ -72,12 +70,18 @@ function logStartup(
   logger: Logger,
   service: Service,
   databaseUrl: string,
-  embedded: boolean,
+  embedded: EmbeddedPostgresHandle | undefined,
 ): void {
   logger.info({ url: service.url }, `API listening on ${service.url}`);
   if (embedded) {
-    // The embedded database's password is the documented development default, not a secret.
+    // The development login's password is the documented default, not a secret: the login may
+    // only read and write the application's tables. The superuser's password is never logged.
     logger.info(`connect with: psql ${databaseUrl}`);
+    if (embedded.url !== embedded.ownerUrl) {
+      logger.info(
+        `the superuser's password (schema changes, db:reset) is in ${embedded.credentialsFile}`,
+      );
+    }
   } else {
     logger.info({ database: redactUrl(databaseUrl) }, 'using DATABASE_URL');
   }

@@ -9,6 +9,7 @@ import { ensureSchema } from './db/schema-check';
 import { errorMessage } from './db/errors';
 import { buildApp } from './http/app';
 import { createHttpServer } from './http/http-server';
+import { httpOptions } from './http/http-options';
 import type { ReadinessCheck } from './http/routes/health';
 import { createLiveFeed } from './observability/live-feed';
 import type { Logger } from './observability/logger';
@@ -23,6 +24,7 @@ import { createRegistry, type AnyHandler } from './outbox/registry';
 import { createRetention, type Retention } from './outbox/retention';
 import { createWakeGate } from './outbox/wake-gate';
 import { sinkHandler, type Sink } from './sinks/sink';
+import { publicSinkName } from './observability/public-text';
 import { createSinkHealth } from './sinks/sink-health';
 import { closeSinks, createSinks } from './sinks/sink-registry';
 
@@ -155,7 +157,13 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       checks.sinks =
         sinkProblems.length === 0
           ? { ok: true }
-          : { ok: false, detail: sinkProblems.map((p) => `${p.sink}: ${p.problem}`).join('; ') };
+          : {
+              ok: false,
+              detail: sinkProblems.map((p) => `${p.sink}: ${p.problem}`).join('; '),
+              publicDetail: `cannot work as configured: ${sinkProblems
+                .map((p) => publicSinkName(p.sink))
+                .join(', ')} (the log and GET /admin/stats say why)`,
+            };
     }
     // Lag over its SLO degrades, it does not fail: taking instances out of rotation would not
     // drain the backlog any faster.
@@ -182,6 +190,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     admin: config.ADMIN_TOKEN
       ? { service: createAdminService({ pool }), token: config.ADMIN_TOKEN }
       : undefined,
+    http: httpOptions(config),
   });
   await sinkHealth.checkAll(sinks);
   await dispatcher.start();

@@ -1,6 +1,7 @@
 -- The outbox becomes an append-only event log that every subscription reads at its own position.
 -- Nothing on the success path updates or deletes an event row any more; what a subscription owes
 -- is its position plus the events it parked (outbox_parked). docs/guarantees.md explains the model.
+-- Every function pins its search_path (see 0060 for why and what it costs).
 
 -- 1. The log ------------------------------------------------------------------------------------
 
@@ -86,7 +87,9 @@ create index outbox_parked_event on outbox_parked (event_id);
 create function outbox_batch_events(done pg_snapshot, upto pg_snapshot, after_id bigint,
                                     low bigint, high bigint, batch_limit int)
 returns setof outbox
-language sql stable as $$
+language sql stable
+set search_path = pg_catalog, public, pg_temp
+as $$
   select b.* from (
     select e.*
       from pg_snapshot_xip(done) as x(xid)
@@ -111,7 +114,9 @@ $$;
 
 -- Raises "lease lost" unless p_token is the subscription's current lease token.
 create function outbox_check_lease(p_name text, p_token bigint) returns outbox_subscriptions
-language plpgsql as $$
+language plpgsql
+set search_path = pg_catalog, public, pg_temp
+as $$
 declare
   s outbox_subscriptions;
 begin
@@ -149,7 +154,9 @@ create type outbox_event as (
 -- comes back, owed or not, so that the caller knows where the chunk ends.
 create function outbox_next_events(p_name text, p_token bigint, p_limit int)
 returns setof outbox_event
-language plpgsql as $$
+language plpgsql
+set search_path = pg_catalog, public, pg_temp
+as $$
 declare
   s outbox_subscriptions := outbox_check_lease(p_name, p_token);
   opened boolean := false;
@@ -170,10 +177,13 @@ begin
   return query
     select e.id, e.aggregate_type, e.aggregate_id, e.event_type,
            case when o.owed then e.payload end, e.created_at, o.owed,
-           o.owed and exists (
-             select 1 from outbox_parked p
-              where p.subscription = p_name and p.state = 'retrying'
-                and p.aggregate_type = e.aggregate_type and p.aggregate_id = e.aggregate_id),
+           -- One index probe per event: a scalar subquery with a limit, which the planner cannot
+           -- turn into a hash of every parked event of the subscription (as it may an EXISTS).
+           o.owed and (select true from outbox_parked p
+                        where p.subscription = p_name and p.state = 'retrying'
+                          and p.aggregate_type = e.aggregate_type
+                          and p.aggregate_id = e.aggregate_id
+                        limit 1) is not null,
            s.attempts
       from outbox_batch_events(s.snapshot, s.batch_snapshot, s.batch_cursor, s.batch_low,
                                s.batch_high, p_limit) e
@@ -192,7 +202,9 @@ $$;
 -- random) so that the failures of a burst do not retry in step; never sooner than retry_after_ms.
 create function outbox_retry_at(attempts int, base_ms float8, max_ms float8, retry_after_ms float8)
 returns timestamptz
-language sql volatile as $$
+language sql volatile
+set search_path = pg_catalog, public, pg_temp
+as $$
   select now() + greatest(coalesce(retry_after_ms, 0),
                           least(max_ms, base_ms * power(2, least(greatest(attempts, 1) - 1, 40)))
                             * (0.5 + random() * 0.5)) * interval '1 millisecond'
@@ -203,7 +215,9 @@ $$;
 -- waits behind an earlier one of its aggregate; a retrying one is due after the backoff.
 create function outbox_park(p_name text, p_parked jsonb, base_ms float8, max_ms float8)
 returns void
-language sql as $$
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
   insert into outbox_parked as p (subscription, event_id, aggregate_type, aggregate_id, state,
                                   attempts, available_at, last_error)
   select p_name, r.event_id, r.aggregate_type, r.aggregate_id,
@@ -222,9 +236,13 @@ $$;
 -- When the subscription's earliest parked retry is due; null when none is (waiting events, at
 -- 'infinity', are not due until the event ahead of them is resolved).
 create function outbox_next_retry_at(p_name text) returns timestamptz
-language sql stable as $$
-  select min(p.available_at) from outbox_parked p
+language sql stable
+set search_path = pg_catalog, public, pg_temp
+as $$
+  select p.available_at from outbox_parked p
    where p.subscription = p_name and p.state = 'retrying' and p.available_at < 'infinity'
+   order by p.available_at
+   limit 1
 $$;
 
 -- Moves the position past the events read up to p_cursor (the batch's end when p_exhausted) and
@@ -233,7 +251,9 @@ $$;
 create function outbox_advance(p_name text, p_token bigint, p_cursor bigint, p_exhausted boolean,
                                p_parked jsonb, base_ms float8, max_ms float8)
 returns timestamptz
-language plpgsql as $$
+language plpgsql
+set search_path = pg_catalog, public, pg_temp
+as $$
 begin
   perform outbox_check_lease(p_name, p_token);
   if jsonb_array_length(coalesce(p_parked, '[]')) > 0 then
@@ -267,7 +287,9 @@ create function outbox_run_sql_batch(p_name text, p_token bigint, p_limit int, p
                                      p_max_attempts int,
                                      out read int, out exhausted boolean, out handled jsonb,
                                      out waiting int, out next_retry_at timestamptz)
-language plpgsql as $$
+language plpgsql
+set search_path = pg_catalog, public, pg_temp
+as $$
 declare
   batch outbox_event[] := array(select n from outbox_next_events(p_name, p_token, p_limit) n
                                 order by n.id);
@@ -312,7 +334,9 @@ $$;
 -- its try counted before it starts (the caller commits this before delivering).
 create function outbox_due_parked(p_name text, p_token bigint, p_limit int)
 returns setof outbox_event
-language plpgsql as $$
+language plpgsql
+set search_path = pg_catalog, public, pg_temp
+as $$
 declare
   s outbox_subscriptions := outbox_check_lease(p_name, p_token);
 begin
@@ -343,7 +367,9 @@ $$;
 create function outbox_settle_parked(p_name text, p_token bigint, p_results jsonb,
                                      base_ms float8, max_ms float8)
 returns timestamptz
-language plpgsql as $$
+language plpgsql
+set search_path = pg_catalog, public, pg_temp
+as $$
 begin
   perform outbox_check_lease(p_name, p_token);
   -- Each by key (= any of the ids given): the cost follows the results, never the parked count.
@@ -376,7 +402,9 @@ $$;
 -- by the resolved ids: one primary-key probe of the log and one index probe of the parked events
 -- each (the first waiting event of that aggregate), whatever the statistics say.
 create function outbox_promote_waiting(p_name text, resolved bigint[]) returns void
-language sql as $$
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
   update outbox_parked p
      set available_at = now(), updated_at = now()
    where p.subscription = p_name
@@ -398,7 +426,9 @@ $$;
 -- fencing token, or nothing. Taking over a lease that ran out counts a try of the events at the
 -- position: its holder may have died delivering them.
 create function outbox_acquire(p_name text, p_holder text, p_lease_ms int) returns bigint
-language sql as $$
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
   update outbox_subscriptions
      set lease_token = lease_token + 1,
          attempts = attempts + case when lease_holder is null then 0 else 1 end,
@@ -411,7 +441,9 @@ $$;
 
 -- Extends the lease; false when it is no longer ours.
 create function outbox_renew(p_name text, p_token bigint, p_lease_ms int) returns boolean
-language sql as $$
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
   with renewed as (
     update outbox_subscriptions
        set lease_until = now() + p_lease_ms * interval '1 millisecond'
@@ -422,7 +454,9 @@ $$;
 
 -- Gives the lease back (a clean stop): the next holder takes over at once and counts no try.
 create function outbox_release(p_name text, p_token bigint) returns void
-language sql as $$
+language sql
+set search_path = pg_catalog, public, pg_temp
+as $$
   update outbox_subscriptions
      set lease_holder = null, lease_until = null, updated_at = now()
    where name = p_name and lease_token = p_token
@@ -433,7 +467,9 @@ $$;
 create function outbox_back_off(p_name text, p_token bigint, p_error text, base_ms float8,
                                 max_ms float8)
 returns timestamptz
-language plpgsql as $$
+language plpgsql
+set search_path = pg_catalog, public, pg_temp
+as $$
 declare
   until timestamptz;
 begin
@@ -481,7 +517,9 @@ select e.id as event_id,
 -- the backlog). Events of every type count; the subscription may not take them all.
 create function outbox_subscription_backlog(s outbox_subscriptions, cap int,
                                             out oldest timestamptz, out behind bigint)
-language sql stable as $$
+language sql stable
+set search_path = pg_catalog, public, pg_temp
+as $$
   with after_position as (
     -- What is left of the open batch.
     select e.created_at from outbox_batch_events(s.snapshot, s.batch_snapshot, s.batch_cursor,

@@ -8,15 +8,43 @@ export const DELIVERY_STATES = ['pending', 'done', 'retrying', 'dead'] as const;
 /** What the list can filter on: events parked somewhere, to be retried, or dead. */
 export const PARKED_STATES = ['retrying', 'dead'] as const;
 
-/** An outbox id: a bigint, as a string in JSON (it may exceed 2^53); a number is accepted too. */
+/** PostgreSQL's bigint: an id past it would fail in the database (a 500), not in validation. */
+export const MAX_BIGINT = 9_223_372_036_854_775_807n;
+
+/**
+ * An outbox id: a bigint, as a string in JSON (it may exceed 2^53); a number is accepted too (zod's
+ * int() takes safe integers only: a larger number lost its last digits in JSON.parse).
+ */
 const outboxId = z
   .union([
-    z.string().regex(/^[1-9][0-9]{0,18}$/, 'must be a positive integer'),
+    z
+      .string()
+      .regex(/^[1-9][0-9]{0,18}$/, 'must be a positive integer')
+      // zod runs this check after a failed regex too: BigInt('x') would throw (a 500).
+      .refine((v) => !/^\d+$/.test(v) || BigInt(v) <= MAX_BIGINT, `must be at most ${MAX_BIGINT}`),
     z.number().int().positive(),
   ])
   .transform(String);
 
-const text = z.string().min(1).max(200);
+/** Text compared with a column: PostgreSQL refuses the NUL character in text (a 500, not a 400). */
+const text = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((v) => !v.includes('\0'), 'must not contain the NUL character');
+
+/**
+ * An ISO 8601 time PostgreSQL takes as a timestamptz. zod's own check accepts year 0000 and
+ * offsets up to ±23:59; PostgreSQL refuses both ("date/time field value out of range", "time zone
+ * displacement out of range"). Real offsets run from -12:00 to +14:00.
+ */
+const timestamp = z.iso
+  .datetime({ offset: true })
+  .refine((v) => !v.startsWith('0000'), 'year must be 0001 or later')
+  .refine((v) => {
+    const offset = /([+-])(\d{2}):(\d{2})$/.exec(v);
+    return !offset || Number(offset[2]) * 60 + Number(offset[3]) <= 14 * 60;
+  }, 'the offset must be within ±14:00');
 
 export const listOutboxQuery = z.strictObject({
   status: z
@@ -40,8 +68,8 @@ export const replayBody = z
   .strictObject({
     fromId: outboxId.optional().describe('first id (inclusive)'),
     toId: outboxId.optional().describe('last id (inclusive)'),
-    from: z.iso.datetime({ offset: true }).optional().describe('created at or after (ISO 8601)'),
-    to: z.iso.datetime({ offset: true }).optional().describe('created before (ISO 8601)'),
+    from: timestamp.optional().describe('created at or after (ISO 8601)'),
+    to: timestamp.optional().describe('created before (ISO 8601)'),
     dryRun: z.boolean().default(false).describe('only count what would be replayed'),
   })
   .superRefine((b, ctx) => {

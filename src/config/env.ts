@@ -159,6 +159,39 @@ export const envSchema = z
     ADMIN_TOKEN: optionalString
       .pipe(z.string().min(16, 'must be at least 16 characters').optional())
       .describe('bearer token for /admin/*; unset: the admin API is off (404)'),
+    API_TOKEN: optionalString
+      .pipe(z.string().min(16, 'must be at least 16 characters').optional())
+      .describe('bearer token PATCH /orders/update requires; unset: the write API is open'),
+    RATE_LIMIT_PER_MINUTE: optionalString
+      .pipe(z.coerce.number<string | undefined>().int().min(0).optional())
+      .transform((v) => (v ? v : undefined))
+      .describe(
+        'requests per minute per client to /orders/* and /admin/* (429 past it); unset or 0: no limit',
+      ),
+    LIVE_STREAMS_MAX: positiveInt
+      // The server takes 1,000 connections (src/http/http-server.ts): streams may hold half.
+      .max(500, 'must leave the other half of the server’s 1,000 connections to other requests')
+      .default(100)
+      .describe('live streams (GET /events/stream) open at once, all clients together; then 503'),
+    LIVE_STREAMS_PER_CLIENT: positiveInt
+      .default(5)
+      .describe('live streams open at once from one client address; then 429'),
+    TRUST_PROXY: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(10)
+      .default(0)
+      .describe(
+        'proxies in front whose X-Forwarded-For names the client (per-client limits); 0: none',
+      ),
+    BEHIND_HTTPS: z
+      .enum(['true', 'false'])
+      .default('false')
+      .transform((v) => v === 'true')
+      .describe(
+        'clients reach the service over HTTPS: send HSTS, COOP and upgrade-insecure-requests',
+      ),
     WEBHOOK_URLS: webhookUrls.describe(
       'comma-separated webhook endpoints, each `url` or `name=url` (its subscription is webhook:<name>, by default the host); unset: webhooks off',
     ),
@@ -176,6 +209,9 @@ export const envSchema = z
     NATS_URL: optionalString
       .pipe(urlWith(['nats:', 'tls:'], 'nats://127.0.0.1:4222').optional())
       .describe('NATS server for the JetStream relay; unset: relay off'),
+    NATS_CREDS_FILE: optionalString.describe(
+      'NATS credentials file (user JWT and seed, from nsc); user:password@ or token@ may go in NATS_URL instead',
+    ),
     NATS_STREAM: z
       .string()
       .regex(/^[A-Za-z0-9_-]+$/, 'must be letters, digits, - or _')

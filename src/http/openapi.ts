@@ -57,8 +57,16 @@ const text = (type: string, description: string) => ({
   content: { [type]: { schema: z.string() } },
 });
 
+export interface OpenApiOptions {
+  adminEnabled: boolean;
+  /** API_TOKEN is set: PATCH /orders/update takes a bearer token. */
+  apiTokenEnabled?: boolean;
+  /** RATE_LIMIT_PER_MINUTE is set: /orders/* and /admin/* may answer 429. */
+  rateLimited?: boolean;
+}
+
 /** The API as an OpenAPI 3.0 document, built from the same zod schemas that validate requests. */
-export function openApiDocument(opts: { adminEnabled: boolean }) {
+export function openApiDocument(opts: OpenApiOptions) {
   const registry = new OpenAPIRegistry();
   const bearer = registry.registerComponent('securitySchemes', 'adminToken', {
     type: 'http',
@@ -66,23 +74,45 @@ export function openApiDocument(opts: { adminEnabled: boolean }) {
     description: 'ADMIN_TOKEN; with ADMIN_TOKEN unset every /admin route answers 404',
   });
   const adminSecurity = [{ [bearer.name]: [] }];
+  type Responses = Record<number, ReturnType<typeof error>>;
+  const limited: Responses = opts.rateLimited
+    ? { 429: error('more requests than RATE_LIMIT_PER_MINUTE from this client (Retry-After)') }
+    : {};
   const adminErrors = {
     400: error('invalid request'),
     401: error('no or wrong bearer token'),
     404: error('no such event, or the admin API is off'),
+    ...limited,
   };
+  const write = opts.apiTokenEnabled
+    ? {
+        security: [
+          {
+            [registry.registerComponent('securitySchemes', 'apiToken', {
+              type: 'http',
+              scheme: 'bearer',
+              description: 'API_TOKEN; with API_TOKEN unset the write route is open',
+            }).name]: [],
+          },
+        ],
+        errors: { 401: error('no or wrong bearer token (API_TOKEN)') } as Responses,
+      }
+    : { security: undefined, errors: {} as Responses };
 
   registry.registerPath({
     method: 'patch',
     path: '/orders/update',
     tags: ['orders'],
     summary: 'Change the status of an order (the trigger writes an outbox event)',
+    ...(write.security ? { security: write.security } : {}),
     request: { body: { content: { 'application/json': { schema: updateOrderStatusBody } } } },
     responses: {
       200: json(order, 'the order; the same status again writes no event'),
       400: error('invalid body'),
+      ...write.errors,
       404: error('no such order'),
       415: error('not JSON'),
+      ...limited,
     },
   });
   registry.registerPath({
@@ -91,7 +121,7 @@ export function openApiDocument(opts: { adminEnabled: boolean }) {
     tags: ['orders'],
     summary: 'An order with its client and items',
     request: { params: orderIdParams },
-    responses: { 200: json(orderDetails, 'the order'), 404: error('no such order') },
+    responses: { 200: json(orderDetails, 'the order'), 404: error('no such order'), ...limited },
   });
   registry.registerPath({
     method: 'get',
@@ -122,7 +152,11 @@ export function openApiDocument(opts: { adminEnabled: boolean }) {
     path: '/events/stream',
     tags: ['operations'],
     summary: 'Server-Sent Events: hello (snapshot), settled (each event), stats (every second)',
-    responses: { 200: text('text/event-stream', 'an endless stream') },
+    responses: {
+      200: text('text/event-stream', 'an endless stream'),
+      429: error('this client has LIVE_STREAMS_PER_CLIENT streams open (Retry-After)'),
+      503: error('LIVE_STREAMS_MAX streams are open (Retry-After)'),
+    },
   });
   registry.registerPath({
     method: 'get',

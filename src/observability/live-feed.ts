@@ -1,5 +1,6 @@
 import type { OutboxEventMap, OutboxEvents } from '../outbox/events';
 import type { OutboxGauges } from './outbox-gauges';
+import { publicColumnChange, publicSinkName, redactPublicError } from './public-text';
 
 /** One event settled in one subscription, as the live page shows it. */
 export interface LiveEvent {
@@ -74,7 +75,10 @@ const RECENT_EVENTS = 50;
 const HISTORY_SECONDS = 300;
 const STATS_EVERY_MS = 1_000;
 
-/** "status: paid → shipped" from a capture-trigger payload ({ op, new, old }); null otherwise. */
+/**
+ * "status: paid → shipped" from a capture-trigger payload ({ op, new, old }); null otherwise. Only
+ * public columns show their values (publicColumnChange): the page and its stream are anonymous.
+ */
 export function describeChange(payload: unknown): string | null {
   if (!payload || typeof payload !== 'object') return null;
   const p = payload as { op?: unknown; new?: unknown; old?: unknown };
@@ -84,7 +88,7 @@ export function describeChange(payload: unknown): string | null {
   const now = (p.new ?? {}) as Record<string, unknown>;
   const parts = Object.entries(p.old as Record<string, unknown>)
     .filter(([k]) => k !== 'updated_at')
-    .map(([k, before]) => `${k}: ${String(before)} → ${String(now[k])}`);
+    .map(([k, before]) => publicColumnChange(k, before, now[k]));
   return parts.length > 0 ? parts.join(', ') : null;
 }
 
@@ -127,7 +131,7 @@ export function createLiveFeed(deps: {
     } else point.failed++;
     const event: LiveEvent = {
       id: e.id,
-      subscription: e.subscription,
+      subscription: publicSinkName(e.subscription),
       type: e.type,
       aggregate: `${e.aggregateType}:${e.aggregateId}`,
       status,
@@ -135,7 +139,7 @@ export function createLiveFeed(deps: {
       change: describeChange(e.payload),
       durationMs: Math.round(e.durationMs * 100) / 100,
       latencyMs: Math.max(0, Date.now() - e.createdAt.getTime()),
-      error: e.error,
+      error: redactPublicError(e.error),
       at: new Date().toISOString(),
     };
     recent.unshift(event);

@@ -1,6 +1,7 @@
 import client from 'prom-client';
 import type { OutboxEventMap, OutboxEvents } from '../outbox/events';
 import type { OutboxGauges } from './outbox-gauges';
+import { publicSinkName } from './public-text';
 
 export interface Metrics {
   readonly registry: client.Registry;
@@ -100,7 +101,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       const snapshot = await deps.gauges.read();
       this.reset();
       for (const s of snapshot?.subscriptions ?? [])
-        this.set({ subscription: s.name }, s.lagSeconds);
+        this.set({ subscription: publicSinkName(s.name) }, s.lagSeconds);
     },
   });
   new client.Gauge({
@@ -112,8 +113,8 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       const snapshot = await deps.gauges.read();
       this.reset();
       for (const s of snapshot?.subscriptions ?? []) {
-        this.set({ subscription: s.name, state: 'retrying' }, s.retrying);
-        this.set({ subscription: s.name, state: 'dead' }, s.dead);
+        this.set({ subscription: publicSinkName(s.name), state: 'retrying' }, s.retrying);
+        this.set({ subscription: publicSinkName(s.name), state: 'dead' }, s.dead);
       }
     },
   });
@@ -127,7 +128,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       this.reset();
       for (const s of snapshot?.subscriptions ?? []) {
         for (const state of ['active', 'paused', 'backing_off'] as const)
-          this.set({ subscription: s.name, state }, s.state === state ? 1 : 0);
+          this.set({ subscription: publicSinkName(s.name), state }, s.state === state ? 1 : 0);
       }
     },
   });
@@ -159,11 +160,12 @@ export function createMetrics(deps: MetricsDeps): Metrics {
 
   function onSettled(e: OutboxEventMap['settled']): void {
     const outcome = e.status === 'retrying' ? 'retry' : e.status;
-    const labels = { subscription: e.subscription, event_type: e.type };
+    const labels = { subscription: publicSinkName(e.subscription), event_type: e.type };
     settled.inc({ ...labels, outcome });
     handled.inc({
       event_type: e.type,
-      sink: e.subscription,
+      // /metrics is anonymous: no path or query of a URL in a label (publicSinkName).
+      sink: publicSinkName(e.subscription),
       result: e.status === 'done' ? 'success' : 'failure',
     });
     handling.observe(labels, e.durationMs / 1000);
@@ -174,7 +176,7 @@ export function createMetrics(deps: MetricsDeps): Metrics {
     }
   }
   function onBackoff(e: OutboxEventMap['subscription:backoff']): void {
-    backoffs.inc({ subscription: e.subscription });
+    backoffs.inc({ subscription: publicSinkName(e.subscription) });
   }
   deps.events.on('settled', onSettled);
   deps.events.on('subscription:backoff', onBackoff);

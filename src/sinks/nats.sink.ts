@@ -1,13 +1,15 @@
+import { readFileSync } from 'node:fs';
 import {
   connect,
+  credsAuthenticator,
   nanos,
+  type ConnectionOptions,
   type JetStreamClient,
   type JetStreamManager,
   type NatsConnection,
 } from 'nats';
 import { errorMessage } from '../db/errors';
 import type { Logger } from '../observability/logger';
-import { redactUrl } from '../observability/logger';
 import { PermanentError } from '../outbox/handler';
 import { eventEnvelope } from './event-envelope';
 import type { Sink, SinkFactory } from './sink';
@@ -29,7 +31,10 @@ const STREAM_NAME_IN_USE = 10058;
 const STREAM_SUBJECT_OVERLAP = 10065;
 
 export interface NatsSinkOptions {
+  /** nats://[user:password@ | token@]host:port (or tls://): the credentials, if any, are used, never logged. */
   url: string;
+  /** The contents of a credentials file (NATS_CREDS_FILE: a user JWT and its nkey seed). */
+  creds?: Uint8Array;
   stream: string;
   /** Subjects are `<prefix>.<aggregate_type>.<event_type>`; the stream captures `<prefix>.>`. */
   subjectPrefix: string;
@@ -73,6 +78,30 @@ async function ensureStream(
   }
 }
 
+/**
+ * NATS_URL's credentials as nats.js takes them (it ignores the ones in a server URL): user and
+ * password, or a token alone in the user part (nats://s3cr3t@host, the NATS convention); a
+ * credentials file's user JWT and seed. `server` is the URL without any of them, for logs and
+ * errors.
+ */
+export function natsConnection(
+  url: string,
+  creds?: Uint8Array,
+): { server: string; options: ConnectionOptions } {
+  const u = new URL(url);
+  const server = `${u.protocol}//${u.host}`;
+  const user = decodeURIComponent(u.username);
+  const pass = decodeURIComponent(u.password);
+  const auth: ConnectionOptions = creds
+    ? { authenticator: credsAuthenticator(creds) }
+    : user && pass
+      ? { user, pass }
+      : user
+        ? { token: user }
+        : {};
+  return { server, options: { servers: server, ...auth } };
+}
+
 /** Characters that would make a subject a wildcard or split it wrongly. */
 const BAD_SUBJECT_TOKEN = /[\s*>]/;
 
@@ -83,19 +112,20 @@ const BAD_SUBJECT_TOKEN = /[\s*>]/;
  */
 export function createNatsSink(opts: NatsSinkOptions): Sink {
   const logger = opts.logger.child({ component: 'nats-sink', stream: opts.stream });
+  const { server, options } = natsConnection(opts.url, opts.creds);
   let connection: Promise<NatsConnection> | undefined;
   let stream: Promise<JetStreamClient> | undefined;
   let closed = false;
 
   async function open(): Promise<NatsConnection> {
     const nc = await connect({
-      servers: opts.url,
+      ...options,
       name: 'pg-trigger-outbox',
       // Once connected, reconnect forever: publishes fail meanwhile and the outbox retries them.
       maxReconnectAttempts: -1,
       reconnectTimeWait: 1_000,
     });
-    logger.info({ server: redactUrl(opts.url) }, 'connected to NATS');
+    logger.info({ server }, 'connected to NATS');
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error')
@@ -110,7 +140,7 @@ export function createNatsSink(opts: NatsSinkOptions): Sink {
     if (!connection) {
       const c = open().catch((err) => {
         if (connection === c) connection = undefined;
-        throw new Error(`cannot connect to NATS at ${redactUrl(opts.url)}: ${errorMessage(err)}`);
+        throw new Error(`cannot connect to NATS at ${server}: ${errorMessage(err)}`);
       });
       connection = c;
     }
@@ -167,11 +197,24 @@ export function createNatsSink(opts: NatsSinkOptions): Sink {
   };
 }
 
+/** Reads NATS_CREDS_FILE at start-up: a missing or unreadable file stops the service, named. */
+function readCreds(file: string | undefined): Uint8Array | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new Error(
+      `NATS_CREDS_FILE ${file} cannot be read: ${(err as { code?: string }).code ?? errorMessage(err)}`,
+    );
+  }
+}
+
 export const natsSinks: SinkFactory = ({ config, logger }) =>
   config.NATS_URL
     ? [
         createNatsSink({
           url: config.NATS_URL,
+          creds: readCreds(config.NATS_CREDS_FILE),
           stream: config.NATS_STREAM,
           subjectPrefix: config.NATS_SUBJECT_PREFIX,
           logger,

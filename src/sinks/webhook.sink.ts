@@ -2,7 +2,7 @@ import { PermanentError, RetryLaterError } from '../outbox/handler';
 import { parseRetryAfter } from './retry-after';
 import type { Sink, SinkFactory } from './sink';
 import { eventEnvelope } from './event-envelope';
-import { webhookHeaders } from './webhook-signature';
+import { webhookSigner } from './webhook-signature';
 
 /**
  * A 4xx other than 408/429 usually means the receiver rejects this event for good (bad route,
@@ -13,6 +13,37 @@ export const CLIENT_ERROR_ATTEMPTS = 3;
 
 /** How much of a failed response's body goes into last_error: enough to see the receiver's reason. */
 const ERROR_BODY_CHARS = 200;
+
+/**
+ * The most of a receiver's reply that is read. A reply's body is only ever needed for the first
+ * ERROR_BODY_CHARS characters of last_error (up to 4 bytes each in UTF-8); reading it whole would
+ * let a receiver that answers with megabytes, or never ends its answer, fill our memory or hold
+ * the delivery until the timeout.
+ */
+export const MAX_REPLY_BYTES = 4 * ERROR_BODY_CHARS;
+
+/**
+ * Reads at most `maxBytes` of a reply's body, then stops the download. A reply that ended within
+ * the bound leaves its connection reusable; a longer one is cut (its connection closed).
+ */
+async function readBounded(res: Response, maxBytes: number): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < maxBytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  // A multi-byte character cut at the bound decodes as U+FFFD: harmless in an error text.
+  return Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
+}
 
 export interface WebhookSinkOptions {
   /** Its subscription is webhook:<name> (WEBHOOK_URLS: `name=url`, or the host). */
@@ -58,6 +89,7 @@ export function createWebhookSink(opts: WebhookSinkOptions): Sink {
   // In errors and logs: the endpoint by its name, not its URL (which may carry a token).
   const where = opts.name;
   const former = formerWebhookSinkName(opts.url);
+  const sign = webhookSigner(opts.secret);
   return {
     name,
     formerNames: former === name ? [] : [former],
@@ -72,7 +104,7 @@ export function createWebhookSink(opts: WebhookSinkOptions): Sink {
           headers: {
             'content-type': 'application/json',
             'user-agent': 'pg-trigger-outbox',
-            ...webhookHeaders(opts.secret, event.id, body),
+            ...sign(event.id, body),
           },
           body,
           // A redirect is answered as a failure, not followed: the signed body must not be
@@ -80,7 +112,7 @@ export function createWebhookSink(opts: WebhookSinkOptions): Sink {
           redirect: 'manual',
           signal: AbortSignal.any([signal, AbortSignal.timeout(opts.timeoutMs)]),
         });
-        text = await res.text();
+        text = await readBounded(res, MAX_REPLY_BYTES);
       } catch (err) {
         throw transportFailure(err, where, opts.timeoutMs);
       }

@@ -26,7 +26,8 @@ async function main(): Promise<void> {
       },
     );
   });
-  console.log(`ready ${server.url}`);
+  // The superuser: the service under test migrates the database.
+  console.log(`ready ${server.ownerUrl}`);
 }
 
 main().catch((err) => {

@@ -8,7 +8,7 @@ import { freePort, startChild, type ChildProcessHandle } from './child-service';
  * the same data directory and port each time, so the service's DATABASE_URL stays valid.
  */
 export interface StoppablePostgres {
-  /** postgres://postgres:postgres@127.0.0.1:<port>/outbox */
+  /** The superuser's postgres://outbox_admin:<generated>@127.0.0.1:<port>/outbox */
   url: string;
   stop(): Promise<void>;
   start(): Promise<void>;

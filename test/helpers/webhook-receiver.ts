@@ -32,12 +32,12 @@ export interface WebhookReceiver {
 
 /**
  * A real HTTP receiver that verifies every call with the `standardwebhooks` package, as a user's
- * receiver would. `answer(n)` (n counts calls from 1) decides what verified call n gets;
- * default 204.
+ * receiver would. `answer(n, body)` (n counts calls from 1) decides what verified call n, whose
+ * body is `body`, gets; default 204.
  */
 export async function startWebhookReceiver(opts: {
   secret: string;
-  answer?: (call: number) => Answer | undefined;
+  answer?: (call: number, body: EventEnvelope) => Answer | undefined;
   path?: string;
 }): Promise<WebhookReceiver> {
   const verifier = new Webhook(opts.secret);
@@ -57,7 +57,7 @@ export async function startWebhookReceiver(opts: {
         res.writeHead(401).end(String(err));
         return;
       }
-      const answer = opts.answer?.(call) ?? { status: 204 };
+      const answer = opts.answer?.(call, JSON.parse(raw) as EventEnvelope) ?? { status: 204 };
       if (answer.hang) {
         hanging.add(res);
         return;

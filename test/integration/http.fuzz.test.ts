@@ -9,6 +9,9 @@ import { startTestService, stopAllServices } from '../helpers/service';
 
 /** About 20 s on the 2-core CI machine; FUZZ_RUNS=20000 for a longer hunt. */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 5000);
+/** The admin API's share: about 9 s on the 2-core machine. */
+const ADMIN_RUNS = Math.ceil(RUNS / 3);
+const ADMIN_TOKEN = 'fuzz-admin-token-0123456789';
 
 let db: TestDatabase;
 let service: Service;
@@ -17,7 +20,7 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 beforeAll(async () => {
   db = await createTestDatabase();
   await db.seed();
-  service = await startTestService(db.url);
+  service = await startTestService(db.url, { env: { ADMIN_TOKEN } });
 });
 afterAll(async () => {
   agent.destroy();
@@ -240,4 +243,135 @@ test(`${RUNS} generated requests: never a 5xx, every error in the format, reject
   const ready = await send({ method: 'GET', path: '/readyz', headers: {}, body: undefined });
   expect(ready.status).toBe(200);
   expect(JSON.parse(ready.body).status).toBe('ready');
+});
+
+// ---- the admin API, with a token configured ------------------------------------------------
+
+/** Ids around what PostgreSQL's bigint and JavaScript's numbers can hold, and junk. */
+const adminIdArb: fc.Arbitrary<string> = fc.oneof(
+  fc.constantFrom('1', '12', '9223372036854775807', '9223372036854775808', '99999999999999999999'),
+  fc.constantFrom('0', '-1', '01', '1.0', '1e3', '0x10', ' 1', '%00', '%20', 'null', '__proto__'),
+  fc.bigInt({ min: 0n, max: 2n ** 65n }).map(String),
+  fc.string({ unit: 'binary', maxLength: 24 }),
+);
+
+/** Times near the edges of what zod and PostgreSQL accept. */
+const timeArb: fc.Arbitrary<unknown> = fc.oneof(
+  fc
+    .tuple(
+      fc.integer({ min: 0, max: 9999 }),
+      fc.integer({ min: 0, max: 13 }),
+      fc.integer({ min: 0, max: 32 }),
+      fc.constantFrom('Z', '+00:00', '+14:00', '-12:00', '+15:59', '+16:00', '-23:59', 'z', ''),
+      fc.constantFrom('', '.1', '.123456', '.1234567890123'),
+    )
+    .map(([y, m, d, offset, frac]) => {
+      const p = (n: number, w = 2) => String(n).padStart(w, '0');
+      return `${p(y, 4)}-${p(m)}-${p(d)}T12:00:00${frac}${offset}`;
+    }),
+  fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+  fc.constantFrom('infinity', '-infinity', 'epoch', 'now', '2024-01-01', '', null, 0, 1e20),
+);
+
+const adminQueryArb: fc.Arbitrary<string> = fc
+  .array(
+    fc.tuple(
+      fc.constantFrom('status', 'type', 'aggregateType', 'aggregateId', 'before', 'limit', 'x'),
+      fc.oneof(
+        fc.constantFrom('dead', 'done', 'order', '1', '500', '501', '0', '%00', 'a%00b'),
+        adminIdArb,
+        fc.string({ unit: 'grapheme', maxLength: 220 }).map(encodeURIComponent),
+      ),
+    ),
+    { maxLength: 4 },
+  )
+  .map((pairs) => (pairs.length ? `?${pairs.map(([k, v]) => `${k}=${v}`).join('&')}` : ''));
+
+/** Replay bodies near the valid shape. Not a dry run only over ranges that hold no event. */
+const replayBodyArb: fc.Arbitrary<string | undefined> = fc.oneof(
+  fc
+    .record(
+      {
+        fromId: fc.oneof(adminIdArb, fc.bigInt({ min: 0n, max: 2n ** 64n }).map(Number)),
+        toId: fc.oneof(adminIdArb, fc.integer()),
+        from: timeArb,
+        to: timeArb,
+        dryRun: fc.oneof(fc.constant(true), fc.constantFrom(false, 'true', 1, null)),
+        extra: fc.jsonValue(),
+      },
+      { requiredKeys: [] },
+    )
+    .map(({ extra, ...b }) => ({
+      ...b,
+      ...(extra !== undefined ? { [`x${typeof extra}`]: extra } : {}),
+    }))
+    .filter((b) => b.dryRun !== false || String(b.fromId).length > 7)
+    .map((b) => JSON.stringify(b)),
+  fc.json(),
+  fc.constant(undefined),
+);
+
+const adminRequestArb: fc.Arbitrary<FuzzRequest> = fc
+  .record({
+    route: fc.oneof(
+      fc.constant({ method: 'POST', path: '/admin/outbox/replay' }),
+      adminIdArb.map((id) => ({ method: 'GET', path: `/admin/outbox/${id}` })),
+      adminIdArb.map((id) => ({ method: 'POST', path: `/admin/outbox/${id}/retry` })),
+      adminQueryArb.map((q) => ({ method: 'GET', path: `/admin/outbox${q}` })),
+      fc.constant({ method: 'GET', path: '/admin/stats' }),
+      fc
+        .tuple(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH'), pathArb)
+        .map(([method, path]) => ({ method, path: `/admin${path}` })),
+    ),
+    scheme: fc.oneof(
+      { weight: 8, arbitrary: fc.constantFrom('Bearer', 'bearer', 'BEARER') },
+      { weight: 1, arbitrary: fc.constantFrom('Basic', 'Token', '', 'Bearer\t') },
+    ),
+    token: fc.oneof(
+      { weight: 8, arbitrary: fc.constant(ADMIN_TOKEN) },
+      { weight: 1, arbitrary: fc.string({ unit: 'grapheme-ascii', maxLength: 40 }) },
+    ),
+    contentType: fc.oneof(
+      { weight: 5, arbitrary: fc.constant('application/json') },
+      { weight: 1, arbitrary: contentTypeArb },
+    ),
+    body: replayBodyArb,
+  })
+  .map(({ route, scheme, token, contentType, body }) => ({
+    method: route.method,
+    path: toRequestTarget(route.path),
+    headers: { authorization: `${scheme} ${token}`.trim(), 'content-type': contentType },
+    body: route.method === 'GET' ? undefined : body,
+  }))
+  .filter(({ headers }) =>
+    Object.entries(headers).every(([name, value]) => {
+      try {
+        http.validateHeaderValue(name, value);
+        return true;
+      } catch {
+        return false;
+      }
+    }),
+  );
+
+test(`${ADMIN_RUNS} generated admin requests with a token configured: never a 5xx, every error in the format, rejected means untouched`, async () => {
+  await fc.assert(
+    fc.asyncProperty(adminRequestArb, async (r) => {
+      const before = await fingerprint();
+      const res = await send(r);
+      expect(res.status).toBeLessThan(500);
+      if (res.status < 400) return;
+      const { error } = JSON.parse(res.body);
+      expect(error).toEqual(
+        expect.objectContaining({
+          code: expect.any(String),
+          message: expect.any(String),
+          requestId: expect.any(String),
+        }),
+      );
+      expect(ERROR_CODES[error.code as keyof typeof ERROR_CODES]).toBe(res.status);
+      expect(await fingerprint()).toBe(before);
+    }),
+    { numRuns: ADMIN_RUNS },
+  );
 });

@@ -71,13 +71,49 @@ describe('OpenAPI', () => {
     expect(Object.keys(res.body.paths).some((p) => p.startsWith('/admin'))).toBe(false);
   });
 
-  test('/docs serves Swagger UI and its assets from node_modules', async () => {
+  test('with API_TOKEN and a rate limit, the document says so: the write route takes a bearer token, 429s', async () => {
+    const guarded = buildApp({
+      logger: createLogger({ level: 'silent' }),
+      orders: createOrdersService({ pool: db.pool }),
+      readiness: async () => ({ ready: true, checks: {} }),
+      http: { apiToken: 'y'.repeat(16), rateLimitPerMinute: 100 },
+    });
+    const { body } = await request(guarded).get('/openapi.json').expect(200);
+    const patch = body.paths['/orders/update'].patch;
+    expect(patch.security).toEqual([{ apiToken: [] }]);
+    expect(Object.keys(patch.responses)).toEqual(expect.arrayContaining(['401', '429']));
+    expect(body.components.securitySchemes.apiToken).toMatchObject({ scheme: 'bearer' });
+    // Without them, nothing of the kind.
+    const open = (await request(app).get('/openapi.json')).body;
+    expect(open.paths['/orders/update'].patch.security).toBeUndefined();
+    expect(open.paths['/orders/update'].patch.responses['429']).toBeUndefined();
+  });
+
+  test('/docs serves Swagger UI with no inline script, and only the assets it needs', async () => {
     const page = await request(app).get('/docs').expect(200);
-    expect(page.text).toContain('/openapi.json');
+    // The CSP (script-src 'self') refuses inline scripts: every <script> names its file.
+    expect(page.text.match(/<script[^>]*>/g)).toEqual([
+      '<script src="/docs/assets/swagger-ui-bundle.js">',
+      '<script src="/docs/init.js">',
+    ]);
+    const init = await request(app).get('/docs/init.js').expect(200);
+    expect(init.headers['content-type']).toMatch(/javascript/);
+    expect(init.text).toContain("url: '/openapi.json'");
     await request(app)
       .get('/docs/assets/swagger-ui-bundle.js')
       .expect(200)
       .expect('content-type', /javascript/);
+    await request(app).get('/docs/assets/swagger-ui.css').expect(200).expect('content-type', /css/);
+    // The rest of swagger-ui-dist (sample pages, the petstore initializer) is not served.
+    for (const file of [
+      'index.html',
+      'oauth2-redirect.html',
+      'swagger-initializer.js',
+      'package.json',
+      'swagger-ui-bundle.js.map',
+    ]) {
+      await request(app).get(`/docs/assets/${file}`).expect(404);
+    }
   });
 
   test('the Thunder Client collection has a request for every route of the document', async () => {

@@ -119,9 +119,8 @@ describeWithNats('a sink that cannot work as configured (real nats-server at NAT
     const ready = await (await fetch(`${service.url}/readyz`)).json();
     expect(ready.status).toBe('degraded');
     expect(ready.checks.sinks).toMatchObject({ ok: false });
-    expect(ready.checks.sinks.detail).toMatch(
-      /nats: cannot create the stream .* another stream already captures those subjects/,
-    );
+    // Anyone may read which sink; the reason is for the log and the admin API.
+    expect(ready.checks.sinks.detail).toMatch(/^cannot work as configured: nats \(/);
     const orders = await addOrders(db.pool, 20);
     await changeEach(orders);
     await waitFor('20 e-mails', () => smtp!.messages.length === 20);

@@ -49,7 +49,8 @@ export default async function globalSetup(): Promise<void> {
     });
     globalThis.__EMBEDDED_PG__ = embedded;
     globalThis.__EMBEDDED_PG_DIR__ = dir;
-    serverUrl = embedded.url;
+    // The superuser: the tests create and drop databases and roles.
+    serverUrl = embedded.ownerUrl;
   }
   process.env.TEST_SERVER_URL = serverUrl;
 

@@ -1,4 +1,6 @@
-import { ConfigError, parseConfig } from '../../src/config/env';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ConfigError, envSchema, parseConfig } from '../../src/config/env';
 
 describe('configuration', () => {
   test('defaults make a working configuration from an empty environment', () => {
@@ -23,5 +25,14 @@ describe('configuration', () => {
     const message = (error as Error).message;
     for (const name of ['PORT', 'DATABASE_URL', 'LOG_LEVEL']) expect(message).toContain(name);
     expect(message).not.toContain('s3cret');
+  });
+
+  test('every variable is in .env.example and in the README (where users look for them)', () => {
+    const root = path.resolve(__dirname, '../..');
+    const example = readFileSync(path.join(root, '.env.example'), 'utf8');
+    const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+    const keys = Object.keys(envSchema.shape);
+    expect(keys.filter((k) => !new RegExp(`^${k}=`, 'm').test(example))).toEqual([]);
+    expect(keys.filter((k) => !readme.includes(`\`${k}\``))).toEqual([]);
   });
 });

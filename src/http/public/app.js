@@ -153,12 +153,22 @@
   }
 
   // ---- the stream ----------------------------------------------------------------------------
+  // The service answers 503 or 429 while its live streams are at their cap (Retry-After: 5).
+  const REFUSED_RETRY_MS = 5000;
+
   function connect() {
     const source = new EventSource('/events/stream');
     source.addEventListener('open', () => setChip($('stream-state'), true, 'stream: live'));
-    source.addEventListener('error', () =>
-      setChip($('stream-state'), false, 'stream: reconnecting'),
-    );
+    source.addEventListener('error', () => {
+      if (source.readyState !== EventSource.CLOSED) {
+        setChip($('stream-state'), false, 'stream: reconnecting');
+        return;
+      }
+      // EventSource gives up for good on an answer that is not a stream (the cap, or a proxy's
+      // error page): try again later. The rest of the page (the button, the API) keeps working.
+      setChip($('stream-state'), false, 'stream: unavailable (server busy), retrying');
+      setTimeout(connect, REFUSED_RETRY_MS + Math.random() * 1000);
+    });
     source.addEventListener('hello', (m) => {
       const { recent, history, stats } = JSON.parse(m.data);
       points.clear();
