@@ -38,10 +38,7 @@ CREATE TYPE public.outbox_event AS (
 
 CREATE FUNCTION public.html_escape(t text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$
-  select replace(replace(replace(replace(replace(t,
-           '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&#39;')
-$$;
+    RETURN replace(replace(replace(replace(replace(t, '&'::text, '&amp;'::text), '<'::text, '&lt;'::text), '>'::text, '&gt;'::text), '"'::text, '&quot;'::text), ''''::text, '&#39;'::text);
 
 
 --
@@ -50,16 +47,17 @@ $$;
 
 CREATE FUNCTION public.order_status_message(payload jsonb, OUT subject text, OUT body text, OUT html text) RETURNS record
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$
-  select format('Your order #%s is now %s', n ->> 'id', n ->> 'status'),
-         format(E'Hello,\n\nyour order #%s went from %s to %s at %s.\n',
-                n ->> 'id', payload #>> '{old,status}', n ->> 'status', n ->> 'updated_at'),
-         format(E'<p>Hello,</p>\n<p>your order <strong>#%s</strong> went from %s to '
-                '<strong>%s</strong> at %s.</p>\n',
-                html_escape(n ->> 'id'), html_escape(payload #>> '{old,status}'),
-                html_escape(n ->> 'status'), html_escape(n ->> 'updated_at'))
-    from (select payload -> 'new' as n) p
-$$;
+    BEGIN ATOMIC
+ SELECT format('Your order #%s is now %s'::text, (p.n ->> 'id'::text), (p.n ->> 'status'::text)) AS format,
+     format('Hello,
+
+your order #%s went from %s to %s at %s.
+'::text, (p.n ->> 'id'::text), (order_status_message.payload #>> '{old,status}'::text[]), (p.n ->> 'status'::text), (p.n ->> 'updated_at'::text)) AS format,
+     format('<p>Hello,</p>
+<p>your order <strong>#%s</strong> went from %s to <strong>%s</strong> at %s.</p>
+'::text, public.html_escape((p.n ->> 'id'::text)), public.html_escape((order_status_message.payload #>> '{old,status}'::text[])), public.html_escape((p.n ->> 'status'::text)), public.html_escape((p.n ->> 'updated_at'::text))) AS format
+    FROM ( SELECT (order_status_message.payload -> 'new'::text) AS n) p;
+END;
 
 
 --
@@ -68,6 +66,7 @@ $$;
 
 CREATE FUNCTION public.outbox_acquire(p_name text, p_holder text, p_lease_ms integer) RETURNS bigint
     LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
   update outbox_subscriptions
      set lease_token = lease_token + 1,
@@ -86,6 +85,7 @@ $$;
 
 CREATE FUNCTION public.outbox_advance(p_name text, p_token bigint, p_cursor bigint, p_exhausted boolean, p_parked jsonb, base_ms double precision, max_ms double precision) RETURNS timestamp with time zone
     LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 begin
   perform outbox_check_lease(p_name, p_token);
@@ -116,6 +116,7 @@ $$;
 
 CREATE FUNCTION public.outbox_back_off(p_name text, p_token bigint, p_error text, base_ms double precision, max_ms double precision) RETURNS timestamp with time zone
     LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 declare
   until timestamptz;
@@ -162,6 +163,7 @@ WITH (autovacuum_vacuum_scale_factor='0', autovacuum_vacuum_threshold='5000', au
 
 CREATE FUNCTION public.outbox_batch_events(done pg_snapshot, upto pg_snapshot, after_id bigint, low bigint, high bigint, batch_limit integer) RETURNS SETOF public.outbox
     LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
   select b.* from (
     select e.*
@@ -221,6 +223,7 @@ CREATE TABLE public.outbox_subscriptions (
 
 CREATE FUNCTION public.outbox_check_lease(p_name text, p_token bigint) RETURNS public.outbox_subscriptions
     LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 declare
   s outbox_subscriptions;
@@ -244,19 +247,23 @@ $$;
 
 CREATE FUNCTION public.outbox_due_parked(p_name text, p_token bigint, p_limit integer) RETURNS SETOF public.outbox_event
     LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 declare
   s outbox_subscriptions := outbox_check_lease(p_name, p_token);
 begin
   return query
+    -- By key (= any of the due ids), never by a join the planner might answer with a scan of
+    -- every parked event of the subscription.
     with due as (
       update outbox_parked p
          set attempts = p.attempts + 1, updated_at = now()
-        from (select q.event_id from outbox_parked q
-               where q.subscription = p_name and q.state = 'retrying' and q.available_at <= now()
-               order by q.available_at
-               limit p_limit) d
-       where p.subscription = p_name and p.event_id = d.event_id
+       where p.subscription = p_name
+         and p.event_id = any (array(
+               select q.event_id from outbox_parked q
+                where q.subscription = p_name and q.state = 'retrying' and q.available_at <= now()
+                order by q.available_at
+                limit p_limit))
       returning p.event_id, p.attempts)
     select e.id, e.aggregate_type, e.aggregate_id, e.event_type, e.payload, e.created_at,
            s.event_types is null or e.event_type = any (s.event_types), false, due.attempts
@@ -272,42 +279,61 @@ $$;
 
 CREATE FUNCTION public.outbox_next_events(p_name text, p_token bigint, p_limit integer) RETURNS SETOF public.outbox_event
     LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 declare
   s outbox_subscriptions := outbox_check_lease(p_name, p_token);
-  opened boolean := false;
+  opened boolean;
 begin
-  if s.batch_snapshot is null then
-    opened := true;
-    s.batch_snapshot := pg_current_snapshot();
-    s.batch_cursor := 0;
-    -- Through a subquery: as a plain min()/max(), the planner may turn either into a walk of the
-    -- primary key from one end, filtered on xid, which reads the whole log when it is long.
-    select min(r.id), max(r.id) into s.batch_low, s.batch_high
-      from (select o.id from outbox o
-             where o.xid >= pg_snapshot_xmax(s.snapshot)
-               and o.xid < pg_snapshot_xmax(s.batch_snapshot)
-               and pg_visible_in_snapshot(o.xid, s.batch_snapshot)
-            offset 0) r;
-  end if;
-  return query
-    select e.id, e.aggregate_type, e.aggregate_id, e.event_type,
-           case when o.owed then e.payload end, e.created_at, o.owed,
-           o.owed and exists (
-             select 1 from outbox_parked p
-              where p.subscription = p_name and p.state = 'retrying'
-                and p.aggregate_type = e.aggregate_type and p.aggregate_id = e.aggregate_id),
-           s.attempts
-      from outbox_batch_events(s.snapshot, s.batch_snapshot, s.batch_cursor, s.batch_low,
-                               s.batch_high, p_limit) e
-      cross join lateral (
-        select s.event_types is null or e.event_type = any (s.event_types) as owed) o;
-  if opened and found then
+  loop
+    opened := s.batch_snapshot is null;
+    if opened then
+      s.batch_snapshot := pg_current_snapshot();
+      s.batch_cursor := 0;
+      -- Through a subquery: as a plain min()/max(), the planner may turn either into a walk of
+      -- the primary key from one end, filtered on xid, which reads the whole log when it is long.
+      select min(r.id), max(r.id) into s.batch_low, s.batch_high
+        from (select o.id from outbox o
+               where o.xid >= pg_snapshot_xmax(s.snapshot)
+                 and o.xid < pg_snapshot_xmax(s.batch_snapshot)
+                 and pg_visible_in_snapshot(o.xid, s.batch_snapshot)
+              offset 0) r;
+    end if;
+    return query
+      select e.id, e.aggregate_type, e.aggregate_id, e.event_type,
+             case when o.owed then e.payload end, e.created_at, o.owed,
+             -- One index probe per event: a scalar subquery with a limit, which the planner
+             -- cannot turn into a hash of every parked event of the subscription (as it may an
+             -- EXISTS).
+             o.owed and (select true from outbox_parked p
+                          where p.subscription = p_name and p.state = 'retrying'
+                            and p.aggregate_type = e.aggregate_type
+                            and p.aggregate_id = e.aggregate_id
+                          limit 1) is not null,
+             s.attempts
+        from outbox_batch_events(s.snapshot, s.batch_snapshot, s.batch_cursor, s.batch_low,
+                                 s.batch_high, p_limit) e
+        cross join lateral (
+          select s.event_types is null or e.event_type = any (s.event_types) as owed) o;
+    if found then
+      if opened then
+        update outbox_subscriptions
+           set batch_snapshot = s.batch_snapshot, batch_cursor = 0, batch_low = s.batch_low,
+               batch_high = s.batch_high, updated_at = now()
+         where name = p_name;
+      end if;
+      return;
+    end if;
+    if opened then
+      return;
+    end if;
     update outbox_subscriptions
-       set batch_snapshot = s.batch_snapshot, batch_cursor = 0, batch_low = s.batch_low,
-           batch_high = s.batch_high, updated_at = now()
+       set snapshot = s.batch_snapshot, batch_snapshot = null, batch_cursor = 0,
+           batch_low = null, batch_high = null, updated_at = now()
      where name = p_name;
-  end if;
+    s.snapshot := s.batch_snapshot;
+    s.batch_snapshot := null;
+  end loop;
 end;
 $$;
 
@@ -318,9 +344,12 @@ $$;
 
 CREATE FUNCTION public.outbox_next_retry_at(p_name text) RETURNS timestamp with time zone
     LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
-  select min(p.available_at) from outbox_parked p
+  select p.available_at from outbox_parked p
    where p.subscription = p_name and p.state = 'retrying' and p.available_at < 'infinity'
+   order by p.available_at
+   limit 1
 $$;
 
 
@@ -330,6 +359,7 @@ $$;
 
 CREATE FUNCTION public.outbox_park(p_name text, p_parked jsonb, base_ms double precision, max_ms double precision) RETURNS void
     LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
   insert into outbox_parked as p (subscription, event_id, aggregate_type, aggregate_id, state,
                                   attempts, available_at, last_error)
@@ -353,17 +383,21 @@ $$;
 
 CREATE FUNCTION public.outbox_promote_waiting(p_name text, resolved bigint[]) RETURNS void
     LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
   update outbox_parked p
      set available_at = now(), updated_at = now()
-    from (select distinct on (w.aggregate_type, w.aggregate_id) w.event_id
-            from outbox e
-            join outbox_parked w
-              on w.subscription = p_name and w.state = 'retrying'
-             and w.aggregate_type = e.aggregate_type and w.aggregate_id = e.aggregate_id
-           where e.id = any (resolved)
-           order by w.aggregate_type, w.aggregate_id, w.event_id) nxt
-   where p.subscription = p_name and p.event_id = nxt.event_id and p.available_at = 'infinity'
+   where p.subscription = p_name
+     and p.available_at = 'infinity'
+     and p.event_id = any (array(
+           select (select w.event_id from outbox_parked w
+                    where w.subscription = p_name and w.state = 'retrying'
+                      and w.aggregate_type = e.aggregate_type
+                      and w.aggregate_id = e.aggregate_id
+                    order by w.event_id
+                    limit 1)
+             from outbox e
+            where e.id = any (resolved)))
 $$;
 
 
@@ -373,6 +407,7 @@ $$;
 
 CREATE FUNCTION public.outbox_release(p_name text, p_token bigint) RETURNS void
     LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
   update outbox_subscriptions
      set lease_holder = null, lease_until = null, updated_at = now()
@@ -386,6 +421,7 @@ $$;
 
 CREATE FUNCTION public.outbox_renew(p_name text, p_token bigint, p_lease_ms integer) RETURNS boolean
     LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
   with renewed as (
     update outbox_subscriptions
@@ -402,6 +438,7 @@ $$;
 
 CREATE FUNCTION public.outbox_retry_at(attempts integer, base_ms double precision, max_ms double precision, retry_after_ms double precision) RETURNS timestamp with time zone
     LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
   select now() + greatest(coalesce(retry_after_ms, 0),
                           least(max_ms, base_ms * power(2, least(greatest(attempts, 1) - 1, 40)))
@@ -415,6 +452,7 @@ $$;
 
 CREATE FUNCTION public.outbox_run_sql_batch(p_name text, p_token bigint, p_limit integer, p_effect text, p_max_attempts integer, OUT read integer, OUT exhausted boolean, OUT handled jsonb, OUT waiting integer, OUT next_retry_at timestamp with time zone) RETURNS record
     LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $_$
 declare
   batch outbox_event[] := array(select n from outbox_next_events(p_name, p_token, p_limit) n
@@ -461,9 +499,11 @@ $_$;
 
 CREATE FUNCTION public.outbox_settle_parked(p_name text, p_token bigint, p_results jsonb, base_ms double precision, max_ms double precision) RETURNS timestamp with time zone
     LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 begin
   perform outbox_check_lease(p_name, p_token);
+  -- Each by key (= any of the ids given): the cost follows the results, never the parked count.
   update outbox_parked p
      set state = case when r.dead then 'dead' else 'retrying' end,
          available_at = case when r.dead then p.available_at
@@ -472,10 +512,16 @@ begin
          updated_at = now()
     from jsonb_to_recordset(p_results)
            as r(event_id bigint, ok boolean, dead boolean, last_error text, retry_after_ms float8)
-   where not r.ok and p.subscription = p_name and p.event_id = r.event_id;
+   where p.subscription = p_name
+     and p.event_id = any (array(select (x ->> 'event_id')::bigint
+                                   from jsonb_array_elements(p_results) x
+                                  where not (x ->> 'ok')::boolean))
+     and p.event_id = r.event_id and not r.ok;
   delete from outbox_parked p
-   using jsonb_to_recordset(p_results) as r(event_id bigint, ok boolean)
-   where r.ok and p.subscription = p_name and p.event_id = r.event_id;
+   where p.subscription = p_name
+     and p.event_id = any (array(select (x ->> 'event_id')::bigint
+                                   from jsonb_array_elements(p_results) x
+                                  where (x ->> 'ok')::boolean));
   perform outbox_promote_waiting(p_name,
     array(select (x ->> 'event_id')::bigint from jsonb_array_elements(p_results) x
            where (x ->> 'ok')::boolean or (x ->> 'dead')::boolean));
@@ -490,6 +536,7 @@ $$;
 
 CREATE FUNCTION public.outbox_subscription_backlog(s public.outbox_subscriptions, cap integer, OUT oldest timestamp with time zone, OUT behind bigint) RETURNS record
     LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
   with after_position as (
     -- What is left of the open batch.
@@ -516,6 +563,7 @@ $$;
 
 CREATE FUNCTION public.tg__touch_updated_at() RETURNS trigger
     LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 begin
   new.updated_at := now();
@@ -530,6 +578,7 @@ $$;
 
 CREATE FUNCTION public.tg_outbox__capture() RETURNS trigger
     LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 declare
   key_column text := coalesce(tg_argv[2], 'id');
@@ -543,7 +592,7 @@ begin
      where o.value is distinct from new_row -> o.key;
   end if;
 
-  insert into outbox (aggregate_type, aggregate_id, event_type, payload)
+  insert into public.outbox (aggregate_type, aggregate_id, event_type, payload)
   values (
     tg_argv[0],
     coalesce(new_row, old_row) ->> key_column,
@@ -554,7 +603,8 @@ begin
 
   -- Ring only when nobody is awake to see the row anyway. statement_timestamp(), not now():
   -- a long transaction must not see an expired flag as still valid.
-  if not exists (select 1 from outbox_dispatchers where awake_until > statement_timestamp()) then
+  if not exists (select 1 from public.outbox_dispatchers
+                  where awake_until > statement_timestamp()) then
     -- An empty payload: the table is the truth, and identical notifications in one
     -- transaction are folded into one by PostgreSQL.
     perform pg_notify('outbox', '');

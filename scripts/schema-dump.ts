@@ -31,7 +31,7 @@ async function withServer<T>(fn: (serverUrl: string) => Promise<T>): Promise<T> 
       logger: createLogger({ level: 'error' }),
       settings: { fsync: 'off' },
     });
-    return await fn(embedded.url);
+    return await fn(embedded.ownerUrl);
   } finally {
     await embedded?.stop();
     await rm(dir, { recursive: true, force: true });

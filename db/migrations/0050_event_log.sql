@@ -150,8 +150,9 @@ create type outbox_event as (
 
 -- The subscription's next events, at most p_limit, read from its position (locked, fenced by the
 -- lease token). Opens a batch when none is open: its snapshot is this statement's, and its id
--- range is recorded, but only when it holds anything (an idle poll writes nothing). Every row read
--- comes back, owed or not, so that the caller knows where the chunk ends.
+-- range is recorded, but only when it holds anything (an idle poll writes nothing). An open batch
+-- with nothing left (its last chunk filled the limit exactly) is closed, and the next one opened.
+-- Every row read comes back, owed or not, so that the caller knows where the chunk ends.
 create function outbox_next_events(p_name text, p_token bigint, p_limit int)
 returns setof outbox_event
 language plpgsql
@@ -159,42 +160,57 @@ set search_path = pg_catalog, public, pg_temp
 as $$
 declare
   s outbox_subscriptions := outbox_check_lease(p_name, p_token);
-  opened boolean := false;
+  opened boolean;
 begin
-  if s.batch_snapshot is null then
-    opened := true;
-    s.batch_snapshot := pg_current_snapshot();
-    s.batch_cursor := 0;
-    -- Through a subquery: as a plain min()/max(), the planner may turn either into a walk of the
-    -- primary key from one end, filtered on xid, which reads the whole log when it is long.
-    select min(r.id), max(r.id) into s.batch_low, s.batch_high
-      from (select o.id from outbox o
-             where o.xid >= pg_snapshot_xmax(s.snapshot)
-               and o.xid < pg_snapshot_xmax(s.batch_snapshot)
-               and pg_visible_in_snapshot(o.xid, s.batch_snapshot)
-            offset 0) r;
-  end if;
-  return query
-    select e.id, e.aggregate_type, e.aggregate_id, e.event_type,
-           case when o.owed then e.payload end, e.created_at, o.owed,
-           -- One index probe per event: a scalar subquery with a limit, which the planner cannot
-           -- turn into a hash of every parked event of the subscription (as it may an EXISTS).
-           o.owed and (select true from outbox_parked p
-                        where p.subscription = p_name and p.state = 'retrying'
-                          and p.aggregate_type = e.aggregate_type
-                          and p.aggregate_id = e.aggregate_id
-                        limit 1) is not null,
-           s.attempts
-      from outbox_batch_events(s.snapshot, s.batch_snapshot, s.batch_cursor, s.batch_low,
-                               s.batch_high, p_limit) e
-      cross join lateral (
-        select s.event_types is null or e.event_type = any (s.event_types) as owed) o;
-  if opened and found then
+  loop
+    opened := s.batch_snapshot is null;
+    if opened then
+      s.batch_snapshot := pg_current_snapshot();
+      s.batch_cursor := 0;
+      -- Through a subquery: as a plain min()/max(), the planner may turn either into a walk of
+      -- the primary key from one end, filtered on xid, which reads the whole log when it is long.
+      select min(r.id), max(r.id) into s.batch_low, s.batch_high
+        from (select o.id from outbox o
+               where o.xid >= pg_snapshot_xmax(s.snapshot)
+                 and o.xid < pg_snapshot_xmax(s.batch_snapshot)
+                 and pg_visible_in_snapshot(o.xid, s.batch_snapshot)
+              offset 0) r;
+    end if;
+    return query
+      select e.id, e.aggregate_type, e.aggregate_id, e.event_type,
+             case when o.owed then e.payload end, e.created_at, o.owed,
+             -- One index probe per event: a scalar subquery with a limit, which the planner
+             -- cannot turn into a hash of every parked event of the subscription (as it may an
+             -- EXISTS).
+             o.owed and (select true from outbox_parked p
+                          where p.subscription = p_name and p.state = 'retrying'
+                            and p.aggregate_type = e.aggregate_type
+                            and p.aggregate_id = e.aggregate_id
+                          limit 1) is not null,
+             s.attempts
+        from outbox_batch_events(s.snapshot, s.batch_snapshot, s.batch_cursor, s.batch_low,
+                                 s.batch_high, p_limit) e
+        cross join lateral (
+          select s.event_types is null or e.event_type = any (s.event_types) as owed) o;
+    if found then
+      if opened then
+        update outbox_subscriptions
+           set batch_snapshot = s.batch_snapshot, batch_cursor = 0, batch_low = s.batch_low,
+               batch_high = s.batch_high, updated_at = now()
+         where name = p_name;
+      end if;
+      return;
+    end if;
+    if opened then
+      return;
+    end if;
     update outbox_subscriptions
-       set batch_snapshot = s.batch_snapshot, batch_cursor = 0, batch_low = s.batch_low,
-           batch_high = s.batch_high, updated_at = now()
+       set snapshot = s.batch_snapshot, batch_snapshot = null, batch_cursor = 0,
+           batch_low = null, batch_high = null, updated_at = now()
      where name = p_name;
-  end if;
+    s.snapshot := s.batch_snapshot;
+    s.batch_snapshot := null;
+  end loop;
 end;
 $$;
 

@@ -110,9 +110,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     options: {
       pollIntervalMs: options.pollIntervalMs,
       leaseMs: options.leaseMs,
-      // Often enough that a dead instance's subscriptions are taken over soon after its lease
-      // runs out, rarely enough to cost nothing (one UPDATE that matches no row).
-      acquireEveryMs: Math.max(options.pollIntervalMs, Math.floor(options.leaseMs / 3)),
+      // As often as the fallback poll: a subscription given back (a clean stop) or whose holder's
+      // lease ran out is taken over within it; each try is one UPDATE that matches no row.
+      acquireEveryMs: options.pollIntervalMs,
     },
     logger,
     onRound: (subscription, round) => events.emit('round', { subscription, read: round.read }),

@@ -1,12 +1,10 @@
+import { webhookSinkName } from '../../src/sinks/webhook.sink';
 import { killAllChildren, startChildService } from '../helpers/child-service';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import {
-  addOrders,
-  cycleStatuses,
-  statusChangeIds,
-  waitUntilAllDone,
-} from '../helpers/orders-load';
-import { claimedBy, holdTableLock, serviceWaitsOnLock } from '../helpers/table-lock';
+import { subscriptionRow, waitUntilDelivered } from '../helpers/deliveries';
+import { auditNotificationInserts, notificationInserts } from '../helpers/effect-audit';
+import { addOrders, cycleStatuses, statusChangeIds } from '../helpers/orders-load';
+import { holdTableLock, serviceWaitsOnLock } from '../helpers/table-lock';
 import { waitFor } from '../helpers/wait';
 import {
   startWebhookReceiver,
@@ -14,12 +12,14 @@ import {
   type WebhookReceiver,
 } from '../helpers/webhook-receiver';
 
-// Issue 3, 8b: a service process SIGKILLed in the middle of a batch, then started again.
+// A service process SIGKILLed in the middle of a round, with another already running: the dead
+// one's subscriptions are taken over once its lease runs out, and nothing is lost or done twice.
 
 let db: TestDatabase;
 beforeEach(async () => {
   db = await createTestDatabase();
   await db.seed();
+  await auditNotificationInserts(db.pool);
 });
 let receiver: WebhookReceiver | undefined;
 afterEach(async () => {
@@ -31,82 +31,82 @@ afterEach(async () => {
 
 const LEASE_MS = 1500;
 
-test('a process killed mid-batch: its claims are taken over after the lease, every event handled, no effect twice', async () => {
+async function allEventIds(): Promise<string[]> {
+  const { rows } = await db.pool.query<{ id: string }>('select id from outbox order by id');
+  return rows.map((r) => r.id);
+}
+
+test('killed while its webhook calls hang: taken over after the lease, every event delivered once', async () => {
   const orders = await addOrders(db.pool, 40);
   await cycleStatuses(db.pool, orders, 10);
-  // A webhook sink is an external handler: the service leases its claims (the leasing path).
-  receiver = await startWebhookReceiver({ secret: TEST_WEBHOOK_SECRET });
+  let hang = true;
+  receiver = await startWebhookReceiver({
+    secret: TEST_WEBHOOK_SECRET,
+    answer: () => (hang ? { status: 0, hang: true } : undefined),
+  });
+  const webhook = webhookSinkName(new URL(receiver.url).host);
   const env = {
     OUTBOX_LEASE_MS: String(LEASE_MS),
     OUTBOX_BATCH_SIZE: '50',
     WEBHOOK_URLS: receiver.url,
     WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+    // The webhook subscription is new: give it every event already in the log.
+    OUTBOX_SUBSCRIPTION_START: 'beginning',
   };
-
-  // Freeze the first process inside its batches: claimed, handler's INSERT waiting on a lock.
-  const lock = await holdTableLock(db.pool, 'notifications');
   const first = await startChildService(db.url, env);
-  await waitFor('the first process to be stuck mid-batch', () => serviceWaitsOnLock(db.pool));
-  // The batches stuck on the lock: their handler inserts into notifications. A batch of
-  // order.created events only (no such handler) may still be in flight, and settles by itself.
-  const orphans = await claimedBy(db.pool, first.pid, { eventType: 'order.status_changed' });
-  expect(orphans.length).toBeGreaterThan(0);
+  await waitFor('the first process to be stuck in its calls', () => receiver!.calls > 0);
+  const held = await subscriptionRow(db.pool, webhook);
+  expect(held.lease_holder).toMatch(new RegExp(`:${first.pid}:`));
 
-  // The second process runs before the first dies, so it could take the orphans over at once:
-  // only the lease holds it back.
+  // The second runs before the first dies, so it could take over at once: only the lease holds it
+  // back.
   const second = await startChildService(db.url, env);
   first.kill('SIGKILL');
   expect(await first.exited).toMatchObject({ signal: 'SIGKILL' });
-  await lock.release();
+  hang = false;
   await cycleStatuses(db.pool, orders, 5); // more work arrives meanwhile
 
-  const events = await statusChangeIds(db.pool);
-  await waitUntilAllDone(db.pool, 20_000).catch((err) => {
+  await waitUntilDelivered(db.pool, ['notify-client', webhook], 30_000).catch((err) => {
     throw new Error(`${(err as Error).message}\n${second.output()}`);
   });
-
-  // The orphans were taken over (a second claim), but only once their lease had run out.
-  const { rows: after } = await db.pool.query(
-    `select id, attempts, processed_at from outbox where id = any($1::bigint[]) order by id`,
-    [orphans.map((o) => o.id)],
-  );
-  after.forEach((row, i) => {
-    expect(row.attempts).toBe(2);
-    expect(row.processed_at.getTime()).toBeGreaterThanOrEqual(orphans[i]!.locked_until.getTime());
-  });
-  // One notification per event: the killed process's half-done batches left nothing behind.
-  const { rows } = await db.pool.query(
-    `select count(*)::int as n, count(distinct event_id)::int as events from notifications`,
-  );
-  expect(rows[0]).toEqual({ n: events.length, events: events.length });
+  // Every event accepted once (the dead process's calls were never answered), and none before
+  // the dead process's lease had run out.
+  const ids = await allEventIds();
+  expect(receiver.accepted.map((a) => a.webhookId).sort()).toEqual([...ids].sort());
+  const firstAccepted = Math.min(...receiver.accepted.map((a) => a.at));
+  expect(firstAccepted).toBeGreaterThanOrEqual(held.lease_until.getTime());
+  const after = await subscriptionRow(db.pool, webhook);
+  expect(after.lease_holder).toMatch(new RegExp(`:${second.pid}:`));
+  expect(Number(after.lease_token)).toBeGreaterThan(Number(held.lease_token));
+  // The built-in subscription's effect, each once.
+  const events = await statusChangeIds(db.pool);
+  expect(await notificationInserts(db.pool)).toMatchObject({ total: events.length, twice: [] });
 });
 
-test('with only transactional handlers, a process killed mid-batch leaves nothing behind: its batch rolls back and the next process does it once', async () => {
+test('killed in the middle of an SQL chunk: its transaction rolls back, the next holder writes each effect once', async () => {
   const orders = await addOrders(db.pool, 40);
   await cycleStatuses(db.pool, orders, 10);
-  // The built-in handlers only: batches are locked inside one transaction, never leased.
   const env = { OUTBOX_LEASE_MS: String(LEASE_MS), OUTBOX_BATCH_SIZE: '50' };
 
+  // The built-in subscription's chunk: its INSERT into notifications waits on this lock.
   const lock = await holdTableLock(db.pool, 'notifications');
   const first = await startChildService(db.url, env);
-  await waitFor('the first process to be stuck mid-batch', () => serviceWaitsOnLock(db.pool));
-  expect(await claimedBy(db.pool, first.pid)).toEqual([]); // nothing leased, only locked
+  await waitFor('the first process to be stuck mid-chunk', () => serviceWaitsOnLock(db.pool));
+  const held = await subscriptionRow(db.pool, 'notify-client');
+  expect(held.lease_holder).toMatch(new RegExp(`:${first.pid}:`));
   first.kill('SIGKILL');
   expect(await first.exited).toMatchObject({ signal: 'SIGKILL' });
   await lock.release();
   const second = await startChildService(db.url, env);
 
   const events = await statusChangeIds(db.pool);
-  await waitUntilAllDone(db.pool, 20_000).catch((err) => {
+  await waitUntilDelivered(db.pool, ['notify-client'], 30_000).catch((err) => {
     throw new Error(`${(err as Error).message}\n${second.output()}`);
   });
-  // The killed batch counted for nothing: every event was handled on its first (counted) attempt.
-  const { rows: attempts } = await db.pool.query(
-    `select attempts, count(*)::int as n from outbox group by attempts`,
-  );
-  expect(attempts).toEqual([{ attempts: 1, n: expect.any(Number) }]);
-  const { rows } = await db.pool.query(
-    `select count(*)::int as n, count(distinct event_id)::int as events from notifications`,
-  );
-  expect(rows[0]).toEqual({ n: events.length, events: events.length });
+  // Each effect committed once, none by the dead process, none before its lease ran out.
+  const inserts = await notificationInserts(db.pool);
+  expect(inserts).toMatchObject({ total: events.length, twice: [] });
+  expect(inserts.first!.getTime()).toBeGreaterThanOrEqual(held.lease_until.getTime());
+  // The take-over counted a try of the events at the position; a success set it back.
+  expect(await subscriptionRow(db.pool, 'notify-client')).toMatchObject({ attempts: 1 });
 });

@@ -1,14 +1,10 @@
 import { killAllChildren, startChildService, type ChildService } from '../helpers/child-service';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
-import {
-  addOrders,
-  cycleStatuses,
-  outboxStatusCounts,
-  statusChangeIds,
-  waitUntilAllDone,
-} from '../helpers/orders-load';
+import { deliveryCounts, waitUntilDelivered } from '../helpers/deliveries';
+import { auditNotificationInserts, notificationInserts } from '../helpers/effect-audit';
+import { addOrders, cycleStatuses, statusChangeIds } from '../helpers/orders-load';
 import { startTestService, stopAllServices } from '../helpers/service';
-import { claimedBy, holdTableLock, serviceWaitsOnLock } from '../helpers/table-lock';
+import { holdTableLock, serviceWaitsOnLock } from '../helpers/table-lock';
 import { waitFor } from '../helpers/wait';
 import {
   startWebhookReceiver,
@@ -16,22 +12,35 @@ import {
   type WebhookReceiver,
 } from '../helpers/webhook-receiver';
 
-// Issue 3, 8f: SIGTERM while work is in hand. main.ts exits 1 if shutdown takes longer than
+// SIGTERM while work is in hand. main.ts exits 1 if shutdown takes longer than
 // OUTBOX_SHUTDOWN_MS + 5 s, so "exit code 0" also means "within the deadline".
 
 let db: TestDatabase;
 let orders: number[];
 let receiver: WebhookReceiver;
-/** A webhook sink makes the service lease its claims: these tests are about giving them back. */
-let leasing: Record<string, string>;
+/** Two subscriptions, one of them external: each lease must be given back. */
+let sinks: Record<string, string>;
 beforeEach(async () => {
   db = await createTestDatabase();
   await db.seed();
+  await auditNotificationInserts(db.pool);
   orders = await addOrders(db.pool, 40);
   await cycleStatuses(db.pool, orders, 5);
   receiver = await startWebhookReceiver({ secret: TEST_WEBHOOK_SECRET });
-  leasing = { WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET: TEST_WEBHOOK_SECRET };
+  sinks = {
+    WEBHOOK_URLS: `hook=${receiver.url}`,
+    WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+    OUTBOX_BATCH_SIZE: '50',
+  };
 });
+
+/** Subscriptions whose lease is held by someone. */
+async function leasesHeld(): Promise<string[]> {
+  const { rows } = await db.pool.query<{ name: string }>(
+    `select name from outbox_subscriptions where lease_holder is not null order by name`,
+  );
+  return rows.map((r) => r.name);
+}
 afterEach(async () => {
   await killAllChildren();
   await stopAllServices();
@@ -71,52 +80,50 @@ function httpLoad(service: ChildService) {
   };
 }
 
+/** Restarted, the service delivers everything, each effect once (committed inserts audited). */
 async function everythingHandledOnce(): Promise<void> {
+  await startTestService(db.url);
   const events = await statusChangeIds(db.pool);
-  await waitUntilAllDone(db.pool);
-  const { rows } = await db.pool.query(
-    `select count(*)::int as n, count(distinct event_id)::int as events from notifications`,
-  );
-  expect(rows[0]).toEqual({ n: events.length, events: events.length });
+  await waitUntilDelivered(db.pool, ['notify-client']);
+  expect(await notificationInserts(db.pool)).toMatchObject({ total: events.length, twice: [] });
 }
 
-test('SIGTERM while a batch is stuck past the deadline: exit 0, the claims given back, nothing lost', async () => {
+test('SIGTERM while a chunk is stuck past the deadline: exit 0, the leases given back, nothing lost', async () => {
   const lock = await holdTableLock(db.pool, 'notifications');
   try {
     const service = await startChildService(db.url, {
-      ...leasing,
+      ...sinks,
       OUTBOX_SHUTDOWN_MS: '1500',
-      OUTBOX_LEASE_MS: '60000', // a claim not given back would stay claimed for the whole test
+      OUTBOX_LEASE_MS: '60000', // a lease not given back would hold for the whole test
     });
-    await waitFor('a batch stuck mid-way', () => serviceWaitsOnLock(db.pool));
+    await waitFor('a chunk stuck mid-way', () => serviceWaitsOnLock(db.pool));
     const load = httpLoad(service);
     await waitFor('requests to flow', () => (load.answers.get('200') ?? 0) > 5);
-    expect((await claimedBy(db.pool, service.pid)).length).toBeGreaterThan(0);
+    expect(await leasesHeld()).toEqual(['notify-client', 'webhook:hook']);
 
     service.kill('SIGTERM');
     const exit = await service.exited;
     await load.stop();
     if (exit.code !== 0) throw new Error(`exit ${exit.code}:\n${service.output()}`);
     expect(load.answers.get('timeout')).toBeUndefined();
-    // Checked while the lock is still held: the stuck batch did not keep its rows.
-    expect((await outboxStatusCounts(db.pool)).processing).toBe(0);
+    // Checked while the lock is still held: the stuck chunk was abandoned, its lease given back,
+    // and it wrote nothing.
+    expect(await leasesHeld()).toEqual([]);
+    expect((await notificationInserts(db.pool)).total).toBe(0);
   } finally {
     await lock.release();
   }
-  await startTestService(db.url);
   await everythingHandledOnce();
 });
 
-test('SIGTERM while a batch can still finish: it finishes (no second attempt), exit 0', async () => {
+test('SIGTERM while a chunk can still finish: it finishes (no second try), exit 0', async () => {
   const lock = await holdTableLock(db.pool, 'notifications');
-  const service = await startChildService(db.url, { ...leasing, OUTBOX_SHUTDOWN_MS: '20000' });
+  const service = await startChildService(db.url, { ...sinks, OUTBOX_SHUTDOWN_MS: '20000' });
   try {
-    await waitFor('a batch stuck mid-way', () => serviceWaitsOnLock(db.pool));
-    const inHand = await claimedBy(db.pool, service.pid);
-    expect(inHand.length).toBeGreaterThan(0);
+    await waitFor('a chunk stuck mid-way', () => serviceWaitsOnLock(db.pool));
     service.kill('SIGTERM');
     // Once the listener is gone, shutdown waits on the dispatcher (main.ts's order): let the
-    // batch go on.
+    // chunk go on.
     await waitFor('the listener to be stopped', async () => {
       const { rowCount } = await db.pool.query(
         `select 1 from pg_stat_activity
@@ -128,14 +135,17 @@ test('SIGTERM while a batch can still finish: it finishes (no second attempt), e
     expect({ exit: await service.exited, output: service.output() }).toMatchObject({
       exit: { code: 0 },
     });
+    // The stuck chunk committed before the exit (no other process runs), on its first try.
+    const done = (await deliveryCounts(db.pool, ['notify-client'])).done;
+    expect(done).toBeGreaterThan(0);
+    expect(await notificationInserts(db.pool)).toMatchObject({ total: done, twice: [] });
+    expect(await leasesHeld()).toEqual([]);
     const { rows } = await db.pool.query(
-      `select status, attempts from outbox where id = any($1::bigint[])`,
-      [inHand.map((r) => r.id)],
+      `select attempts from outbox_subscriptions where name = 'notify-client'`,
     );
-    expect(rows).toEqual(inHand.map(() => ({ status: 'done', attempts: 1 })));
+    expect(rows[0].attempts).toBe(1);
   } finally {
     await lock.release();
   }
-  await startTestService(db.url);
   await everythingHandledOnce();
 });

@@ -2,8 +2,8 @@ import type pg from 'pg';
 
 /**
  * Holds a SHARE lock on `table` in an open transaction until release(): every INSERT into it
- * waits. Tests use it to freeze the built-in handler (which inserts into notifications) in the
- * middle of a batch, after the claim committed.
+ * waits. Tests use it to freeze the built-in subscription (whose effect inserts into
+ * notifications) in the middle of a chunk.
  */
 export async function holdTableLock(
   pool: pg.Pool,
@@ -24,22 +24,6 @@ export async function holdTableLock(
       }
     },
   };
-}
-
-/** Rows claimed by the service process `pid` (worker ids are host:pid:random), of one type if given. */
-export async function claimedBy(
-  pool: pg.Pool,
-  pid: number,
-  opts: { eventType?: string } = {},
-): Promise<{ id: string; locked_until: Date }[]> {
-  const { rows } = await pool.query<{ id: string; locked_until: Date }>(
-    `select id, locked_until from outbox
-      where status = 'processing' and locked_by like '%:' || $1::text || ':%'
-        and ($2::text is null or event_type = $2)
-      order by id`,
-    [pid, opts.eventType ?? null],
-  );
-  return rows;
 }
 
 /** True when a connection of the service waits on a lock (its batch is stuck mid-way). */

@@ -7,6 +7,8 @@ import type { EventEnvelope } from '../../src/sinks/event-envelope';
 export interface ReceivedWebhook {
   webhookId: string;
   body: EventEnvelope;
+  /** When it arrived (Date.now()). */
+  at: number;
 }
 
 export interface Answer {
@@ -66,6 +68,7 @@ export async function startWebhookReceiver(opts: {
         state.accepted.push({
           webhookId: String(req.headers['webhook-id']),
           body: JSON.parse(raw) as EventEnvelope,
+          at: Date.now(),
         });
       } else state.failed++;
       res.writeHead(answer.status, answer.headers).end(answer.body ?? '');

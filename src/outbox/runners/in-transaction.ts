@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { withTransaction } from '../../db/pool';
+import { withClient, withTransaction } from '../../db/pool';
 import { errorMessage, isConnectionError } from '../../db/errors';
 import type { Logger } from '../../observability/logger';
 import {
@@ -199,12 +199,21 @@ export function inTransactionRunner(deps: {
     if (handler.kind !== 'sql') return chunkInTransaction(token, signal, false);
     const startedAt = performance.now();
     try {
-      const result = await runSqlBatch(pool, {
-        name,
-        token,
-        limit: options.batchSize,
-        effectSql: handler.effectSql,
-        maxAttempts: options.maxAttempts,
+      // On a client of its own, so that the shutdown deadline can cancel it (cancelOnAbort): a
+      // chunk stuck on a lock would otherwise hold shutdown until the statement timeout.
+      const result = await withClient(pool, async (client) => {
+        const stopCancel = cancelOnAbort(pool, client, signal);
+        try {
+          return await runSqlBatch(client, {
+            name,
+            token,
+            limit: options.batchSize,
+            effectSql: handler.effectSql,
+            maxAttempts: options.maxAttempts,
+          });
+        } finally {
+          stopCancel();
+        }
       });
       for (const h of result.handled) report.settled({ ...h, status: 'done' }, startedAt);
       return { read: result.read, nextRetryAt: result.nextRetryAt };
