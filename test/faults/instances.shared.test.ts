@@ -3,6 +3,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db';
 import { waitUntilDelivered } from '../helpers/deliveries';
 import { addOrders } from '../helpers/orders-load';
 import { createCallLog, inIdOrder, recordingHandler } from '../helpers/recording-handler';
+import type { Service } from '../../src/service';
 import { startTestService, stopAllServices } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
@@ -67,7 +68,7 @@ const ROUNDS = 25; // 200 x 25 = 5,000 status changes
 test('three instances: each event delivered once per subscription, each order in commit order, through a hand-over', async () => {
   const orders = await addOrders(db.pool, ORDERS);
   const log = createCallLog();
-  const instances = [];
+  const instances: Service[] = [];
   for (const by of ['a', 'b', 'c'])
     instances.push(
       await startTestService(db.url, {

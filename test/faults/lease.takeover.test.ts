@@ -1,5 +1,6 @@
 import type { TransactionalHandler } from '../../src/outbox/handler';
 import { createTestDatabase, type TestDatabase } from '../helpers/db';
+import { deliveryOf, subscriptionRow } from '../helpers/deliveries';
 import {
   createCallLog,
   recordingHandler,
@@ -9,13 +10,14 @@ import {
 import { startTestService, stopAllServices } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
-// Point 2 of issue 3 (leases), with two instances on one database.
+// A subscription's lease, with two instances on one database: kept while its holder lives,
+// taken over when it runs out, and a former holder fenced out by the token.
 
 let db: TestDatabase;
 beforeEach(async () => {
   db = await createTestDatabase();
   await db.seed();
-  // An effect table without a unique key: only the transaction around it can keep it exactly-once.
+  // An effect table without a unique key: only the lease and the transaction keep it single.
   await db.pool.query(`create table effects (event_id bigint not null, attempt int not null)`);
 });
 afterEach(async () => {
@@ -23,82 +25,127 @@ afterEach(async () => {
   await db.drop();
 });
 
-const env = { OUTBOX_LEASE_MS: '1000', OUTBOX_CONCURRENCY: '1', OUTBOX_POLL_INTERVAL_MS: '100' };
+const env = { OUTBOX_LEASE_MS: '1000', OUTBOX_POLL_INTERVAL_MS: '100' };
 
-/** Writes one `effects` row per event, in the transaction that marks it done. */
-const effectWriter: TransactionalHandler<'order.status_changed'> = {
-  kind: 'transactional',
-  name: 'effect-writer',
-  eventTypes: ['order.status_changed'],
-  async handleBatch(events, tx) {
-    for (const e of events)
-      await tx.query('insert into effects (event_id, attempt) values ($1, $2)', [e.id, e.attempt]);
-  },
-};
-
-async function row(id: string) {
-  const { rows } = await db.pool.query('select * from outbox where id = $1', [id]);
-  return rows[0];
+/** Writes one `effects` row per event, in the transaction that moves the position. */
+function effectWriter(
+  behave?: (ids: string[]) => Promise<void>,
+): TransactionalHandler<'order.status_changed'> {
+  return {
+    kind: 'transactional',
+    name: 'effect-writer',
+    eventTypes: ['order.status_changed'],
+    async handleBatch(events, tx) {
+      await behave?.(events.map((e) => e.id));
+      for (const e of events)
+        await tx.query('insert into effects (event_id, attempt) values ($1, $2)', [
+          e.id,
+          e.attempt,
+        ]);
+    },
+  };
 }
 
 async function startTwo(log: CallLog, behave: (call: HandledCall) => Promise<void>) {
   for (const by of ['a', 'b'])
     await startTestService(db.url, {
       env,
-      handlers: [recordingHandler(log, { by, behave }), effectWriter],
+      handlers: [recordingHandler(log, { by, behave }), effectWriter()],
     });
 }
 
-test('a handler running longer than the lease keeps its claim: nobody else runs the event', async () => {
+async function lastEvent(): Promise<string> {
+  const { rows } = await db.pool.query(`select max(id) as id from outbox`);
+  return rows[0].id;
+}
+
+test('a delivery running longer than the lease keeps it: nobody else runs the event', async () => {
   const log = createCallLog();
-  await startTwo(log, async (call) => {
-    // Run until the lease was pushed 2.5 terms past the first one: without extension, the other
-    // instance takes the event over after one term. (Gives up after 5 s so the test can fail.)
-    const firstTerm = (await row(call.id)).locked_until.getTime();
+  await startTwo(log, async () => {
+    // Run until the lease was pushed 2.5 terms past the one of the start: without renewal, the
+    // other instance takes the subscription over after one term. (Gives up after 5 s so that the
+    // test can fail.)
+    const first = (await subscriptionRow(db.pool, 'recorder')).lease_until.getTime();
     await waitFor(
       'the lease to be extended 2.5 terms',
-      async () => (await row(call.id)).locked_until.getTime() > firstTerm + 2_500,
+      async () =>
+        (await subscriptionRow(db.pool, 'recorder')).lease_until.getTime() > first + 2_500,
       { timeoutMs: 5_000, intervalMs: 100 },
     ).catch(() => undefined);
   });
   await db.pool.query(`update orders set status = 'shipped' where id = 1`);
-  const { rows } = await db.pool.query(`select max(id) as id from outbox`);
-  const done = await waitFor('the event to be done', async () => {
-    const r = await row(rows[0].id);
-    return r.status === 'done' && r;
-  });
+  const id = await lastEvent();
+  await waitFor(
+    'the event delivered',
+    async () => (await deliveryOf(db.pool, id, 'recorder'))?.state === 'done',
+  );
   expect(log.calls.map((c) => c.attempt)).toEqual([1]);
-  expect(done.attempts).toBe(1);
-  const { rows: effects } = await db.pool.query('select * from effects');
-  expect(effects).toHaveLength(1);
 });
 
-test('a worker that lost its lease does not write its effect: the one that took over does, once', async () => {
+test('a holder that lost its lease mid-delivery cannot move the position: the new holder does', async () => {
   const log = createCallLog();
+  let tokenBefore = 0;
   await startTwo(log, async (call) => {
-    if (call.attempt !== 1) return;
-    // Simulate a worker that stalled past its lease (a GC pause, a lost extension)...
+    if (log.calls.length !== 1) return;
+    // Simulate a holder stalled past its lease (a GC pause, a lost renewal)...
+    tokenBefore = Number((await subscriptionRow(db.pool, 'recorder')).lease_token);
     await db.pool.query(
-      `update outbox set locked_until = now() - interval '1 second' where id = $1`,
-      [call.id],
+      `update outbox_subscriptions set lease_until = now() - interval '1 second'
+        where name = 'recorder'`,
     );
-    // ...and comes back only after the other instance took the event over and finished it.
-    await waitFor('the other instance to finish the event', async () => {
-      return (await row(call.id)).status === 'done';
+    // ...which comes back only after the other instance took the subscription over and
+    // delivered the event.
+    await waitFor('the other instance to deliver the event', async () => {
+      const d = await deliveryOf(db.pool, call.id, 'recorder');
+      return d?.state === 'done';
     });
   });
   await db.pool.query(`update orders set status = 'shipped' where id = 1`);
-  const { rows } = await db.pool.query(`select max(id) as id from outbox`);
-  const done = await waitFor('the event to be done', async () => {
-    const r = await row(rows[0].id);
-    return r.status === 'done' && r;
-  });
-  expect(done).toMatchObject({ status: 'done', attempts: 2 });
-  expect(log.calls).toHaveLength(2);
+  const id = await lastEvent();
+  await waitFor('two calls', () => log.calls.length === 2);
+  // At least once: both instances called, the taken-over delivery counted as a second try.
+  expect(log.calls.map((c) => [c.id, c.attempt])).toEqual([
+    [id, 1],
+    [id, 2],
+  ]);
   expect(new Set(log.calls.map((c) => c.by)).size).toBe(2);
-  // The stalled worker's settle transaction runs after the takeover committed; give it the time
-  // to do so by waiting for its instance to be idle again, then check it wrote nothing.
+  const after = await subscriptionRow(db.pool, 'recorder');
+  expect(Number(after.lease_token)).toBeGreaterThan(tokenBefore);
+  // The stalled holder's own advance was refused (it would have said "lease lost" and written
+  // nothing); the event is done once, nothing is parked.
   await stopAllServices();
-  const { rows: effects } = await db.pool.query('select event_id, attempt from effects');
-  expect(effects).toEqual([{ event_id: rows[0].id, attempt: 2 }]);
+  expect(await deliveryOf(db.pool, id, 'recorder')).toMatchObject({ state: 'done' });
+  const { rows } = await db.pool.query(`select * from outbox_parked`);
+  expect(rows).toEqual([]);
+});
+
+test('a lease running out in the middle of an in-transaction chunk: the effect is written once', async () => {
+  // The stalled chunk holds its subscription's row (locked by the read): the other instance cannot
+  // take the lease over until the chunk's transaction ends, and then reads past what it wrote.
+  let stalled = false;
+  const slow = effectWriter(async () => {
+    if (stalled) return;
+    stalled = true;
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // three leases
+  });
+  await startTestService(db.url, { env, handlers: [slow] });
+  await startTestService(db.url, { env, handlers: [effectWriter()] });
+  await db.pool.query(`update orders set status = 'shipped' where id in (1, 2, 3)`);
+  await waitFor('the stall', () => stalled);
+  await db.pool.query(`update orders set status = 'delivered' where id in (1, 2, 3)`);
+  const { rows: events } = await db.pool.query(
+    `select id from outbox where event_type = 'order.status_changed' order by id`,
+  );
+  await waitFor(
+    'every event delivered',
+    async () => {
+      for (const e of events)
+        if ((await deliveryOf(db.pool, e.id, 'effect-writer'))?.state !== 'done') return false;
+      return true;
+    },
+    { timeoutMs: 20_000 },
+  );
+  await stopAllServices();
+  const { rows: effects } = await db.pool.query(`select event_id from effects order by event_id`);
+  expect(effects.map((e) => e.event_id)).toEqual(events.map((e) => e.id));
 });

@@ -45,12 +45,12 @@ test('when the LISTEN connection goes silently dead, the heartbeat replaces it a
     events,
     options: {
       batchSize: 10,
-      concurrency: 1,
       maxAttempts: 5,
       leaseMs: 5_000,
       // Far beyond the test's waits: only a wake-up from the listener can get the event handled.
       pollIntervalMs: 600_000,
       backoff: { baseMs: 50, maxMs: 1_000 },
+      subscriptionStart: 'now',
     },
   });
   const d = dispatcher;
@@ -62,13 +62,13 @@ test('when the LISTEN connection goes silently dead, the heartbeat replaces it a
     pool: db.pool,
     heartbeat: { intervalMs: 200, timeoutMs: 1_000 },
   });
-  dispatcher.start();
+  await dispatcher.start();
   await listener.start();
 
   await db.pool.query(`update orders set status = 'shipped' where id = 1`);
   await waitFor('order 1 handled through a NOTIFY', () => notified(1));
-  // Let the dispatcher finish its round (an empty claim, then sleep until the far-off poll): an
-  // update before that claim would be picked up by it, with no wake-up needed (seen once under a
+  // Let the dispatcher finish its round (an empty read, then sleep until the far-off poll): an
+  // update before that read would be picked up by it, with no wake-up needed (seen once under a
   // loaded full run).
   await new Promise((resolve) => setTimeout(resolve, 500));
 

@@ -1,11 +1,13 @@
 import pg from 'pg';
 import { notifyClientHandler } from '../../src/outbox/handlers/notify-client';
+import { waitUntilDelivered } from '../helpers/deliveries';
+import { auditNotificationInserts, notificationInserts } from '../helpers/effect-audit';
 import { addOrders, cycleStatuses, statusChangeIds } from '../helpers/orders-load';
 import { createCallLog, recordingHandler } from '../helpers/recording-handler';
 import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
 
-// Issue 3, 8a: the listener's connection is terminated again and again while updates flow.
+// The listener's connection is terminated again and again while updates flow.
 
 const db = useSeededDatabase();
 
@@ -32,6 +34,7 @@ async function terminateListener(): Promise<number> {
 }
 
 test('with its LISTEN connection killed over and over during 2,000 updates, every event is handled once and the service catches up by itself', async () => {
+  await auditNotificationInserts(db.pool);
   const orders = await addOrders(db.pool, 40);
   const log = createCallLog();
   const service = await startTestService(db.url, {
@@ -57,16 +60,7 @@ test('with its LISTEN connection killed over and over during 2,000 updates, ever
 
   // Once the dispatcher has caught up and sleeps, a last kill, then changes committed while the
   // listener is away: their NOTIFY is lost, and only the drain after the reconnect finds them.
-  await waitFor(
-    'the dispatcher to catch up',
-    async () => {
-      const { rows } = await db.pool.query(
-        `select count(*) as n from outbox where status <> 'done'`,
-      );
-      return Number(rows[0].n) === 0;
-    },
-    { timeoutMs: 30_000 },
-  );
+  await waitUntilDelivered(db.pool, ['notify-client', 'recorder'], 30_000);
   // New connections are refused meanwhile, so the reconnect cannot win the race with the commit.
   await allowConnections(false);
   try {
@@ -85,14 +79,10 @@ test('with its LISTEN connection killed over and over during 2,000 updates, ever
   await waitFor('every event to be handled', () => log.calls.length >= events.length, {
     timeoutMs: 30_000,
   });
-  await waitFor('every row to be done', async () => {
-    const { rows } = await db.pool.query(`select count(*) as n from outbox where status <> 'done'`);
-    return Number(rows[0].n) === 0;
-  });
+  await waitUntilDelivered(db.pool, ['notify-client', 'recorder']);
   expect(kills).toBeGreaterThanOrEqual(5);
   expect(log.duplicates()).toEqual([]);
   expect(new Set(log.calls.map((c) => c.id))).toEqual(new Set(events));
-  const { rows } = await db.pool.query(`select count(*) as n from notifications`);
-  expect(Number(rows[0].n)).toBe(events.length);
+  expect(await notificationInserts(db.pool)).toMatchObject({ total: events.length, twice: [] });
   expect(service.listener.connected).toBe(true);
 });
