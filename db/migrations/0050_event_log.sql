@@ -558,14 +558,15 @@ $$;
 
 -- The built-in subscription, and one per handler the old per-event delivery state names (the
 -- sinks and handlers in use); the service sets each one's kind and event types when it starts.
--- All start here: every event before this migration is visible to their position.
+-- Their position is here (every event before this migration is visible to it), their origin the
+-- beginning: the events before were theirs, done unless parked below.
 insert into outbox_subscriptions (name, kind, event_types, origin, snapshot)
-values ('notify-client', 'sql', '{order.status_changed}', pg_current_snapshot(), pg_current_snapshot());
+values ('notify-client', 'sql', '{order.status_changed}', '1:1:', pg_current_snapshot());
 
 insert into outbox_subscriptions (name, kind, event_types, origin, snapshot)
 select h.name, 'external',
        case when h.name = 'email' then '{order.status_changed}'::text[] end,
-       pg_current_snapshot(), pg_current_snapshot()
+       '1:1:', pg_current_snapshot()
   from (select distinct jsonb_object_keys(deliveries) as name from outbox) h
  where h.name <> 'notify-client';
 
