@@ -80,9 +80,11 @@ test('three instances: each event delivered once per subscription, each order in
   // A fifth of the load, then the instance holding the external subscription stops (a deploy):
   // the others take its subscriptions over and the rest of the load goes to them.
   await writeLoad(orders, ROUNDS / 5);
-  const holder = await waitFor('a holder of the recorder subscription', () =>
-    instances.find((s) => s.dispatcher.held().includes('recorder')),
-  );
+  const at = await waitFor('a holder of the recorder subscription that has delivered', () => {
+    const i = instances.findIndex((s) => s.dispatcher.held().includes('recorder'));
+    return i >= 0 && log.calls.some((c) => c.by === 'abc'[i]) && i + 1;
+  });
+  const holder = instances[at - 1]!;
   const writing = writeLoad(orders, ROUNDS - ROUNDS / 5);
   await holder.stop();
   await writing;

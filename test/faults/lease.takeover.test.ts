@@ -87,11 +87,22 @@ test('a holder that lost its lease mid-delivery cannot move the position: the ne
   let tokenBefore = 0;
   await startTwo(log, async (call) => {
     if (log.calls.length !== 1) return;
-    // Simulate a holder stalled past its lease (a GC pause, a lost renewal)...
-    tokenBefore = Number((await subscriptionRow(db.pool, 'recorder')).lease_token);
-    await db.pool.query(
-      `update outbox_subscriptions set lease_until = now() - interval '1 second'
-        where name = 'recorder'`,
+    // Simulate a holder stalled past its lease (a GC pause, renewals that do not get through):
+    // its lease runs out, again after each renewal that still gets through, until the other
+    // instance has taken the subscription over...
+    const held = await subscriptionRow(db.pool, 'recorder');
+    tokenBefore = Number(held.lease_token);
+    await waitFor(
+      'the other instance to take the subscription over',
+      async () => {
+        await db.pool.query(
+          `update outbox_subscriptions set lease_until = now() - interval '1 second'
+            where name = 'recorder' and lease_holder = $1`,
+          [held.lease_holder],
+        );
+        return (await subscriptionRow(db.pool, 'recorder')).lease_holder !== held.lease_holder;
+      },
+      { intervalMs: 50 },
     );
     // ...which comes back only after the other instance took the subscription over and
     // delivered the event.

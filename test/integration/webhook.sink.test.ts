@@ -51,6 +51,7 @@ describe('the webhook sink', () => {
     expect(receiver!.invalid).toBe(0);
     expect(receiver!.accepted).toEqual([
       {
+        at: expect.any(Number),
         webhookId: '42',
         body: {
           id: '42',
