@@ -1,15 +1,28 @@
 import pg from 'pg';
-import { migrate } from '../../src/db/migrate';
+import { migrate, MIGRATIONS_DIR } from '../../src/db/migrate';
 import type { Logger } from '../../src/observability/logger';
 
 /** How many orders the bench database holds: writers spread over them, so rarely collide. */
 export const BENCH_ORDERS = 10_000;
 
-/** A fresh, migrated database on the bench server, with clients and BENCH_ORDERS orders. */
+/** The built-in subscription: one `notifications` row per order.status_changed event. */
+export const BUILT_IN = 'notify-client';
+
+/** An inclusive range of outbox ids (bigint, as text). */
+export interface IdRange {
+  from: string;
+  to: string;
+}
+
+/**
+ * A fresh, migrated database on the bench server, with clients and BENCH_ORDERS orders.
+ * `migrationsDir`: another set of migrations (the c0c2466 baseline's, bench/baselines/).
+ */
 export async function createBenchDatabase(
   serverUrl: string,
   name: string,
   logger: Logger,
+  migrationsDir = MIGRATIONS_DIR,
 ): Promise<{ url: string; pool: pg.Pool }> {
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
@@ -25,7 +38,9 @@ export async function createBenchDatabase(
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   const pool = new pg.Pool({ connectionString: url.toString(), max: 40 });
-  await migrate(pool, logger);
+  // An idle connection cut by the server (its stop at the end of the bench) is not a failure.
+  pool.on('error', () => undefined);
+  await migrate(pool, logger, migrationsDir);
   await seedOrders(pool, BENCH_ORDERS);
   return { url: url.toString(), pool };
 }
@@ -46,7 +61,7 @@ async function seedOrders(pool: pg.Pool, count: number): Promise<void> {
 
 /**
  * The writers' statement: flips the status of one order, so the capture trigger fires every time.
- * Same text with the triggers on or off.
+ * Same text with the triggers on or off, and on the c0c2466 baseline's schema.
  */
 export const FLIP_STATUS = {
   name: 'bench.flip_status',
@@ -63,10 +78,7 @@ export function randomOrderId(): number {
  * `events / BENCH_ORDERS` rounds of one UPDATE over every order, in one transaction.
  * Returns the id range [from, to] of the new rows.
  */
-export async function createBacklog(
-  pool: pg.Pool,
-  events: number,
-): Promise<{ from: string; to: string }> {
+export async function createBacklog(pool: pg.Pool, events: number): Promise<IdRange> {
   const before = await lastOutboxId(pool);
   const client = await pool.connect();
   try {
@@ -93,41 +105,90 @@ export async function createBacklog(
   }
 }
 
-/** Waits until no row in [from, to] is open; returns events/s from first to last processed_at. */
-export async function drainRate(
-  pool: pg.Pool,
-  range: { from: string; to: string },
-  timeoutMs: number,
-): Promise<number> {
+/** The events written since `before` (the writers are done): undefined when there are none. */
+export async function rangeSince(
+  pool: Pick<pg.Pool, 'query'>,
+  before: string,
+): Promise<IdRange | undefined> {
+  const to = await lastOutboxId(pool);
+  return BigInt(to) > BigInt(before) ? { from: String(BigInt(before) + 1n), to } : undefined;
+}
+
+/**
+ * Waits until the built-in subscription owes nothing in `range`: as many notifications as events
+ * it takes there (a cheap count on notifications' event_id index while it drains), then confirmed
+ * once with the outbox_delivery view (every event of the range 'done' for notify-client). An event
+ * parked there fails the bench at once: the built-in record is not meant to fail here.
+ */
+export async function waitDrained(pool: pg.Pool, range: IdRange, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const { rows: owedRows } = await pool.query<{ n: string }>(
+    `select count(*) as n from outbox o
+      where o.id between $1 and $2
+        and (select s.event_types is null or o.event_type = any (s.event_types)
+               from outbox_subscriptions s where s.name = $3)`,
+    [range.from, range.to, BUILT_IN],
+  );
+  const owed = Number(owedRows[0]!.n);
   for (;;) {
-    const { rows } = await pool.query<{ open: string }>(
-      `select count(*) as open from outbox
-        where id between $1 and $2 and status in ('pending', 'processing')`,
-      [range.from, range.to],
+    const { rows } = await pool.query<{ handled: string; parked: boolean }>(
+      `select (select count(*) from notifications where event_id between $1 and $2) as handled,
+              exists (select 1 from outbox_parked
+                       where subscription = $3 and event_id between $1 and $2) as parked`,
+      [range.from, range.to, BUILT_IN],
     );
-    if (Number(rows[0]!.open) === 0) break;
+    if (rows[0]!.parked) {
+      throw new Error(`${BUILT_IN} parked events of outbox ids ${range.from}-${range.to}`);
+    }
+    if (Number(rows[0]!.handled) >= owed) {
+      const { rows: open } = await pool.query<{ n: string }>(
+        `select count(*) as n from outbox_delivery
+          where subscription = $3 and event_id between $1 and $2 and state <> 'done'`,
+        [range.from, range.to, BUILT_IN],
+      );
+      if (Number(open[0]!.n) === 0) return;
+    }
     if (Date.now() > deadline) {
       throw new Error(
-        `drain of outbox ids ${range.from}-${range.to} not done after ${timeoutMs} ms`,
+        `${BUILT_IN}: outbox ids ${range.from}-${range.to} not drained after ${timeoutMs} ms`,
       );
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const { rows } = await pool.query<{ n: string; seconds: number }>(
-    `select count(*) as n, extract(epoch from max(processed_at) - min(processed_at))::float8 as seconds
-       from outbox where id between $1 and $2`,
-    [range.from, range.to],
-  );
-  return Number(rows[0]!.n) / rows[0]!.seconds;
 }
 
-/** Percentiles of commit -> handled (processed_at - created_at) for events with ids above `after`. */
-export async function handledLatencies(pool: pg.Pool, afterId: string): Promise<number[]> {
+/**
+ * Waits until `range` is drained, then returns events/s. Each notification's created_at is now()
+ * of the batch transaction that wrote it, so the events of one batch share it: between the first
+ * batch's start and the last batch's start, every batch but the last was handled. The rate is
+ * (events - last batch) / (last start - first start), which neither counts the last batch in no
+ * time nor misses the first one.
+ */
+export async function drainRate(pool: pg.Pool, range: IdRange, timeoutMs: number): Promise<number> {
+  await waitDrained(pool, range, timeoutMs);
+  const { rows } = await pool.query<{ n: string; last_batch: string; seconds: number }>(
+    `with h as (select created_at from notifications where event_id between $1 and $2)
+     select count(*) as n,
+            count(*) filter (where created_at = (select max(created_at) from h)) as last_batch,
+            extract(epoch from max(created_at) - min(created_at))::float8 as seconds
+       from h`,
+    [range.from, range.to],
+  );
+  const r = rows[0]!;
+  return r.seconds > 0 ? (Number(r.n) - Number(r.last_batch)) / r.seconds : NaN;
+}
+
+/**
+ * Commit -> handled of each event in `range`, in ms: notifications.created_at (now() of the
+ * dispatcher's batch transaction) - outbox.created_at (clock_timestamp() in the capture trigger,
+ * just before the writer commits).
+ */
+export async function handledLatencies(pool: pg.Pool, range: IdRange): Promise<number[]> {
   const { rows } = await pool.query<{ ms: number }>(
-    `select extract(epoch from processed_at - created_at)::float8 * 1000 as ms
-       from outbox where id > $1 and status = 'done'`,
-    [afterId],
+    `select extract(epoch from n.created_at - o.created_at)::float8 * 1000 as ms
+       from outbox o join notifications n on n.event_id = o.id
+      where o.id between $1 and $2`,
+    [range.from, range.to],
   );
   return rows.map((r) => r.ms);
 }

@@ -85,11 +85,39 @@ export function renderGoals(goals: Goal[]): string {
   return table(['goal', 'wanted', 'measured (median)', ''], rows);
 }
 
-function table(header: string[], rows: string[][]): string {
+/** One phase's CPU use in cores (CPU seconds per wall second) of each party. */
+export interface CpuRow {
+  name: string;
+  wallSeconds: number;
+  bench: number;
+  service: number;
+  postgres: number;
+}
+
+export function renderCpu(rows: CpuRow[], cores: number): string {
+  return table(
+    ['phase (all runs)', 'wall s', 'bench process', 'service', 'PostgreSQL', `sum (of ${cores})`],
+    rows.map((r) => [
+      r.name,
+      fmt(r.wallSeconds),
+      fmt(r.bench),
+      fmt(r.service),
+      fmt(r.postgres),
+      fmt([r.bench, r.service, r.postgres].filter(Number.isFinite).reduce((a, b) => a + b, 0)),
+    ]),
+    (i) => i >= 1,
+  );
+}
+
+function table(
+  header: string[],
+  rows: string[][],
+  rightAligned: (column: number) => boolean = (i) => i >= 3 && i < 6,
+): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i >= 3 && i < 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .map((c, i) => (rightAligned(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
       .join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }

@@ -2,17 +2,17 @@
 import type pg from 'pg';
 import {
   FLIP_STATUS,
-  drainRate,
   handledLatencies,
   lastOutboxId,
   randomOrderId,
+  rangeSince,
+  waitDrained,
 } from '../lib/bench-db';
 
 /**
  * Sends `rate` UPDATEs per second for `seconds` (open loop: each starts at its slot whatever the
- * others do), waits until all are handled, and returns processed_at - created_at of each event
- * in ms. created_at is clock_timestamp() in the trigger (just before the writer's commit);
- * processed_at is now() of the transaction that handles and settles the event.
+ * others do), waits until notify-client owes none of their events, and returns commit -> handled
+ * of each event in ms (bench/lib/bench-db.ts, handledLatencies).
  */
 export async function updateLatencies(
   pool: pg.Pool,
@@ -29,7 +29,8 @@ export async function updateLatencies(
     inFlight.push(pool.query({ ...FLIP_STATUS, values: [randomOrderId()] }));
   }
   await Promise.all(inFlight);
-  const to = await lastOutboxId(pool);
-  await drainRate(pool, { from: String(BigInt(before) + 1n), to }, 60_000);
-  return handledLatencies(pool, before);
+  const range = await rangeSince(pool, before);
+  if (!range) return [];
+  await waitDrained(pool, range, 60_000);
+  return handledLatencies(pool, range);
 }
