@@ -131,18 +131,48 @@ test('a holder that lost its lease mid-delivery cannot move the position: the ne
 });
 
 test('a lease running out in the middle of an in-transaction chunk: the effect is written once', async () => {
-  // The stalled chunk holds its subscription's row (locked by the read): the other instance cannot
-  // take the lease over until the chunk's transaction ends, and then reads past what it wrote.
-  let stalled = false;
+  // A chunk stalls (a GC pause) while its lease keeps being made to run out; the other instance
+  // tries to take the subscription over. The stalled chunk holds its subscription's row (locked by
+  // the read): the lease cannot be moved until its transaction ends, and the new holder then reads
+  // past what it wrote. (Without the lock and the token, both write the chunk's effects.)
+  let stall: (() => void) | undefined;
+  const stalled = new Promise<void>((resolve) => (stall = resolve));
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
   const slow = effectWriter(async () => {
-    if (stalled) return;
-    stalled = true;
-    await new Promise((resolve) => setTimeout(resolve, 3_000)); // three leases
+    if (!stall) return;
+    stall();
+    stall = undefined;
+    await released;
   });
-  await startTestService(db.url, { env, handlers: [slow] });
+  const a = await startTestService(db.url, { env, handlers: [slow] });
+  await waitFor('the first instance to hold the subscription', () =>
+    a.dispatcher.held().includes('effect-writer'),
+  );
   await startTestService(db.url, { env, handlers: [effectWriter()] });
   await db.pool.query(`update orders set status = 'shipped' where id in (1, 2, 3)`);
-  await waitFor('the stall', () => stalled);
+  await stalled;
+  const holder = a.dispatcher.workerId;
+  const deadline = Date.now() + 3_000; // three leases
+  while (Date.now() < deadline) {
+    const client = await db.pool.connect();
+    try {
+      await client.query('begin');
+      await client.query(`set local lock_timeout = '200ms'`);
+      await client.query(
+        `update outbox_subscriptions set lease_until = now() - interval '1 second'
+          where name = 'effect-writer' and lease_holder = $1`,
+        [holder],
+      );
+      await client.query('commit');
+    } catch {
+      await client.query('rollback'); // the row is locked by the stalled chunk: as it should be
+    } finally {
+      client.release();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  release();
   await db.pool.query(`update orders set status = 'delivered' where id in (1, 2, 3)`);
   const { rows: events } = await db.pool.query(
     `select id from outbox where event_type = 'order.status_changed' order by id`,

@@ -50,25 +50,34 @@ export async function declareSubscriptions(
       });
     }
   }
-  const { rows } = await db.query<{ name: string; created: boolean }>({
-    text: `insert into outbox_subscriptions as s (name, kind, event_types, origin, snapshot)
+  // Two statements, not an upsert: an upsert locks the existing row even to change nothing, and
+  // that row is locked for as long as its holder's chunk runs (outbox_check_lease), so a new
+  // instance would wait for it at start. An UPDATE whose WHERE is false on the current version
+  // takes no lock.
+  const values = [
+    declared.map((d) => d.name),
+    declared.map((d) => d.kind),
+    declared.map((d) => toPgArray(d.eventTypes === '*' ? ['*'] : d.eventTypes)),
+  ];
+  const { rows } = await db.query<{ name: string }>({
+    text: `insert into outbox_subscriptions (name, kind, event_types, origin, snapshot)
            select d.name, d.kind, nullif(d.types::text[], '{*}'), start.at, start.at
              from unnest($1::text[], $2::text[], $3::text[]) as d(name, kind, types)
              cross join (select case when $4 = 'beginning' then $5::pg_snapshot
                                      else pg_current_snapshot() end as at) start
-           on conflict (name) do update
-              set kind = excluded.kind, event_types = excluded.event_types, updated_at = now()
-            where (s.kind, s.event_types) is distinct from (excluded.kind, excluded.event_types)
-           returning s.name, s.xmax = 0 as created`,
-    values: [
-      declared.map((d) => d.name),
-      declared.map((d) => d.kind),
-      declared.map((d) => toPgArray(d.eventTypes === '*' ? ['*'] : d.eventTypes)),
-      start,
-      BEGINNING,
-    ],
+           on conflict (name) do nothing
+           returning name`,
+    values: [...values, start, BEGINNING],
   });
-  return rows.filter((r) => r.created).map((r) => r.name);
+  await db.query({
+    text: `update outbox_subscriptions s
+              set kind = d.kind, event_types = nullif(d.types::text[], '{*}'), updated_at = now()
+             from unnest($1::text[], $2::text[], $3::text[]) as d(name, kind, types)
+            where s.name = d.name
+              and (s.kind, s.event_types) is distinct from (d.kind, nullif(d.types::text[], '{*}'))`,
+    values,
+  });
+  return rows.map((r) => r.name);
 }
 
 /** A text[] literal ('{"a","b"}'): unnest() cannot take an array of arrays of differing lengths. */
