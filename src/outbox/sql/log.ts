@@ -107,9 +107,9 @@ export interface HandledEvent {
   aggregate_type: string;
   aggregate_id: string;
   event_type: string;
-  payload: unknown;
-  /** ISO 8601 (it came back through JSON). */
-  created_at: string;
+  /** Of the payload, only what describes the change: { op, old, new }. */
+  payload: { op: string | null; old: unknown; new: unknown };
+  created_at: Date;
   attempt: number;
 }
 
@@ -136,18 +136,35 @@ export async function runSqlBatch(
   const { rows } = await db.query<{
     read: number;
     exhausted: boolean;
-    handled: HandledEvent[];
     waiting: number;
     next_retry_at: Date | null;
+    handled_ids: string[] | null;
+    handled_types: string[] | null;
+    handled_aggregate_types: string[] | null;
+    handled_aggregate_ids: string[] | null;
+    handled_created_at: Date[] | null;
+    handled_attempts: number[] | null;
+    handled_ops: (string | null)[] | null;
+    handled_old: unknown[] | null;
+    handled_new: unknown[] | null;
   }>({
     text: `select * from outbox_run_sql_batch($1, $2, $3, $4, $5)`,
     values: [args.name, args.token, args.limit, args.effectSql, args.maxAttempts],
   });
   const r = rows[0]!;
+  const handled = (r.handled_ids ?? []).map((id, i) => ({
+    id: String(id),
+    aggregate_type: r.handled_aggregate_types![i]!,
+    aggregate_id: r.handled_aggregate_ids![i]!,
+    event_type: r.handled_types![i]!,
+    payload: { op: r.handled_ops![i] ?? null, old: r.handled_old![i], new: r.handled_new![i] },
+    created_at: r.handled_created_at![i]!,
+    attempt: r.handled_attempts![i]!,
+  }));
   return {
     read: r.read,
     exhausted: r.exhausted,
-    handled: r.handled.map((h) => ({ ...h, id: String(h.id) })),
+    handled,
     waiting: r.waiting,
     nextRetryAt: r.next_retry_at,
   };
