@@ -18,7 +18,7 @@ import { createOutboxGauges } from './observability/outbox-gauges';
 import { createOrdersService } from './orders/orders.service';
 import { createDispatcher, type Dispatcher } from './outbox/dispatcher';
 import { createOutboxEvents, type OutboxEvents } from './outbox/events';
-import { notifyClientHandler } from './outbox/handlers/notify-client';
+import { appHandlers } from './outbox/handlers';
 import { createListener, type HeartbeatOptions, type Listener } from './outbox/listener';
 import { createRegistry, type AnyHandler } from './outbox/registry';
 import { createRetention, type Retention } from './outbox/retention';
@@ -55,9 +55,9 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-/** The notification record, then one handler per sink the configuration turned on. */
+/** The application's handlers (the notification record), then one per sink turned on. */
 export function builtInHandlers(sinks: readonly Sink[] = []): AnyHandler[] {
-  return [notifyClientHandler, ...sinks.map(sinkHandler)];
+  return [...appHandlers, ...sinks.map(sinkHandler)];
 }
 
 /** The composition root: config -> pool -> migrations -> app + listener + dispatcher. */

@@ -52,7 +52,7 @@ export interface TransactionalHandler<T extends KnownEventType = KnownEventType>
  * 0050): the events never leave the database. When it fails, the chunk runs event by event to
  * find the event at fault. Its payloads are read as they are (not checked against their schema).
  */
-export interface SqlHandler<T extends KnownEventType = KnownEventType> {
+export interface SqlHandler<T extends string = KnownEventType> {
   kind: 'sql';
   name: string;
   eventTypes: EventTypes<T>;
