@@ -218,17 +218,21 @@ CREATE TABLE public.outbox_subscriptions (
 
 
 --
--- Name: outbox_check_lease(text, bigint); Type: FUNCTION; Schema: public; Owner: -
+-- Name: outbox_check_lease(text, bigint, boolean); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.outbox_check_lease(p_name text, p_token bigint) RETURNS public.outbox_subscriptions
+CREATE FUNCTION public.outbox_check_lease(p_name text, p_token bigint, p_lock boolean DEFAULT true) RETURNS public.outbox_subscriptions
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $$
 declare
   s outbox_subscriptions;
 begin
-  select * into s from outbox_subscriptions where name = p_name for update;
+  if p_lock then
+    select * into s from outbox_subscriptions where name = p_name for update;
+  else
+    select * into s from outbox_subscriptions where name = p_name;
+  end if;
   if not found then
     raise exception 'outbox subscription % does not exist', p_name using errcode = 'OB002';
   end if;
@@ -282,7 +286,7 @@ CREATE FUNCTION public.outbox_next_events(p_name text, p_token bigint, p_limit i
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $_$
 declare
-  s outbox_subscriptions := outbox_check_lease(p_name, p_token);
+  s outbox_subscriptions := outbox_check_lease(p_name, p_token, false);
   opened boolean;
 begin
   loop
@@ -338,6 +342,7 @@ begin
         cross join lateral (
           select s.event_types is null or e.event_type = any (s.event_types) as owed) o;
     if found then
+      perform outbox_check_lease(p_name, p_token);
       if opened then
         update outbox_subscriptions
            set batch_snapshot = s.batch_snapshot, batch_cursor = 0, batch_low = s.batch_low,
@@ -349,6 +354,7 @@ begin
     if opened then
       return;
     end if;
+    perform outbox_check_lease(p_name, p_token);
     update outbox_subscriptions
        set snapshot = s.batch_snapshot, batch_snapshot = null, batch_cursor = 0,
            batch_low = null, batch_high = null, updated_at = now()
@@ -486,7 +492,8 @@ begin
   exhausted := read < p_limit;
   waiting := 0;
   if read = 0 then
-    next_retry_at := outbox_advance(p_name, p_token, 0, true, '[]', 0, 0);
+    -- Nothing to move: outbox_next_events closed a finished batch, and opened none.
+    next_retry_at := outbox_next_retry_at(p_name);
     return;
   end if;
   if batch[1].attempt > p_max_attempts then

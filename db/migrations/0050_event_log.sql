@@ -112,15 +112,22 @@ as $$
   limit batch_limit
 $$;
 
--- Raises "lease lost" unless p_token is the subscription's current lease token.
-create function outbox_check_lease(p_name text, p_token bigint) returns outbox_subscriptions
+-- Raises "lease lost" unless p_token is the subscription's current lease token. With p_lock (the
+-- default), also locks the subscription's row for the rest of the transaction: a take-over (which
+-- raises the token) waits for it, and a former holder's later statements are refused.
+create function outbox_check_lease(p_name text, p_token bigint, p_lock boolean default true)
+returns outbox_subscriptions
 language plpgsql
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
   s outbox_subscriptions;
 begin
-  select * into s from outbox_subscriptions where name = p_name for update;
+  if p_lock then
+    select * into s from outbox_subscriptions where name = p_name for update;
+  else
+    select * into s from outbox_subscriptions where name = p_name;
+  end if;
   if not found then
     raise exception 'outbox subscription % does not exist', p_name using errcode = 'OB002';
   end if;
@@ -152,14 +159,18 @@ create type outbox_event as (
 -- lease token). Opens a batch when none is open: its snapshot is this statement's, and its id
 -- range is recorded, but only when it holds anything (an idle poll writes nothing). An open batch
 -- with nothing left (its last chunk filled the limit exactly) is closed, and the next one opened.
--- Every row read comes back, owed or not, so that the caller knows where the chunk ends.
+-- Every row read comes back, owed or not, so that the caller knows where the chunk ends. The
+-- subscription's row is locked (and the token checked again) only once there is something to
+-- deliver: an empty read, most reads of an idle or lightly loaded subscription, locks nothing and
+-- writes nothing. Reading before locking is safe: only the lease holder moves the position, and a
+-- take-over raises the token, which the locking check then refuses.
 create function outbox_next_events(p_name text, p_token bigint, p_limit int)
 returns setof outbox_event
 language plpgsql
 set search_path = pg_catalog, public, pg_temp
 as $$
 declare
-  s outbox_subscriptions := outbox_check_lease(p_name, p_token);
+  s outbox_subscriptions := outbox_check_lease(p_name, p_token, false);
   opened boolean;
 begin
   loop
@@ -215,6 +226,7 @@ begin
         cross join lateral (
           select s.event_types is null or e.event_type = any (s.event_types) as owed) o;
     if found then
+      perform outbox_check_lease(p_name, p_token);
       if opened then
         update outbox_subscriptions
            set batch_snapshot = s.batch_snapshot, batch_cursor = 0, batch_low = s.batch_low,
@@ -226,6 +238,7 @@ begin
     if opened then
       return;
     end if;
+    perform outbox_check_lease(p_name, p_token);
     update outbox_subscriptions
        set snapshot = s.batch_snapshot, batch_snapshot = null, batch_cursor = 0,
            batch_low = null, batch_high = null, updated_at = now()
@@ -346,7 +359,8 @@ begin
   exhausted := read < p_limit;
   waiting := 0;
   if read = 0 then
-    next_retry_at := outbox_advance(p_name, p_token, 0, true, '[]', 0, 0);
+    -- Nothing to move: outbox_next_events closed a finished batch, and opened none.
+    next_retry_at := outbox_next_retry_at(p_name);
     return;
   end if;
   if batch[1].attempt > p_max_attempts then
