@@ -12,9 +12,9 @@ export interface RetentionStep {
 
 /**
  * One bounded step of retention: examines the next `limit` events, in (xid, id) order after
- * `after`, among those every subscription has passed (their writer is older than every position's
- * snapshot), and deletes the ones written more than `olderThanMs` ago that no subscription has
- * parked. Its cost is that of `limit` index probes whatever the size of the log, its statistics,
+ * `after`, below every position's snapshot xmax, and deletes those every subscription has passed
+ * (their writer visible in every position's snapshot) that were written more than `olderThanMs`
+ * ago and that no subscription has parked. Its cost is that of `limit` index probes whatever the size of the log, its statistics,
  * or the number of parked events, by construction: the events are walked one `limit 1` range scan
  * of outbox_xid at a time (the horizon an index bound, not a join filter); "is it parked" is a
  * probe of outbox_parked_event per event (a scalar subquery, never turned into a join); the delete
@@ -33,12 +33,12 @@ export async function deleteRetainedStep(
   }>({
     text: `with recursive
            horizon as materialized (
-             select (select min(pg_snapshot_xmin(snapshot)) from outbox_subscriptions) as xmin),
+             select (select min(pg_snapshot_xmax(snapshot)) from outbox_subscriptions) as xmax),
            walk as (
              (select o.xid, o.id, o.created_at, 1 as n
                 from outbox o
                where (o.xid, o.id) > ($3::xid8, $4::bigint)
-                 and o.xid < (select xmin from horizon)
+                 and o.xid < (select xmax from horizon)
                order by o.xid, o.id
                limit 1)
              union all
@@ -48,7 +48,7 @@ export async function deleteRetainedStep(
                   select o.xid, o.id, o.created_at
                     from outbox o
                    where (o.xid, o.id) > (w.xid, w.id)
-                     and o.xid < (select xmin from horizon)
+                     and o.xid < (select xmax from horizon)
                    order by o.xid, o.id
                    limit 1) nxt
                where w.n < $2)),
@@ -56,6 +56,11 @@ export async function deleteRetainedStep(
              select w.xid, w.id, w.created_at,
                     w.created_at < now() - $1 * interval '1 millisecond'
                       and (select true from outbox_parked p where p.event_id = w.id limit 1)
+                          is null
+                      -- Below every position's xmax, but one of them may not have seen it yet
+                      -- (its writer was running when the position was taken): kept.
+                      and (select true from outbox_subscriptions s
+                            where not pg_visible_in_snapshot(w.xid, s.snapshot) limit 1)
                           is null as deletable
                from walk w),
            deleted as (
