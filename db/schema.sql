@@ -246,6 +246,49 @@ $$;
 
 
 --
+-- Name: outbox_create_subscription(text, text, text[], text, bigint, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_create_subscription(p_name text, p_kind text, p_event_types text[], p_start text, p_from bigint, p_paused boolean) RETURNS public.outbox_subscriptions
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+declare
+  s outbox_subscriptions;
+  now_snap pg_snapshot := pg_current_snapshot();
+  head bigint := (select o.id from outbox o order by o.id desc limit 1);
+  target_id bigint;
+  target_xid xid8;
+begin
+  if p_start = 'event' then
+    select o.id, o.xid into target_id, target_xid
+      from outbox o where o.id >= p_from order by o.id limit 1;
+  elsif p_start not in ('now', 'oldest') then
+    raise exception 'outbox_create_subscription: start % is not now, oldest or event', p_start;
+  end if;
+  insert into outbox_subscriptions (name, kind, event_types, state, origin, snapshot,
+                                    batch_snapshot, batch_cursor, batch_low, batch_high)
+  select p_name, p_kind, p_event_types,
+         case when p_paused then 'paused' else 'active' end,
+         case when p_start = 'oldest' then '1:1:'::pg_snapshot
+              when target_id is null then now_snap
+              -- By writer transaction (a snapshot cannot say "from id N"): outbox_delivery lists
+              -- for it the events of N's writer and of those that began after it.
+              else (target_xid::text || ':' || target_xid::text || ':')::pg_snapshot end,
+         case when p_start = 'oldest' or target_id is not null then '1:1:'::pg_snapshot
+              else now_snap end,
+         case when target_id is not null then now_snap end,
+         coalesce(target_id - 1, 0),
+         target_id,
+         case when target_id is not null then greatest(head, target_id) end
+  on conflict (name) do nothing
+  returning * into s;
+  return s;
+end;
+$$;
+
+
+--
 -- Name: outbox_due_parked(text, bigint, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -273,6 +316,210 @@ begin
            s.event_types is null or e.event_type = any (s.event_types), false, due.attempts
       from due join outbox e on e.id = due.event_id
      order by e.id;
+end;
+$$;
+
+
+--
+-- Name: outbox_first_event_at(timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_first_event_at(p_at timestamp with time zone) RETURNS bigint
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+declare
+  lo bigint := (select o.id from outbox o order by o.id limit 1);
+  hi bigint := (select o.id from outbox o order by o.id desc limit 1);
+  mid bigint;
+  probe_id bigint;
+  probe_at timestamptz;
+begin
+  if hi is null or (select o.created_at from outbox o where o.id = hi) < p_at then
+    return null;
+  end if;
+  -- Invariant: the first event at or after `hi` was written at or after p_at, and every event
+  -- before `lo` before it.
+  while lo < hi loop
+    mid := lo + (hi - lo) / 2;
+    select o.id, o.created_at into probe_id, probe_at
+      from outbox o where o.id >= mid order by o.id limit 1;
+    if probe_at >= p_at then
+      hi := mid;
+    else
+      lo := probe_id + 1;
+    end if;
+  end loop;
+  return (select o.id from outbox o where o.id >= lo order by o.id limit 1);
+end;
+$$;
+
+
+--
+-- Name: outbox_move(text, text, bigint, boolean, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_move(p_name text, p_mode text, p_from bigint, p_dry_run boolean, p_cap integer, OUT target_id bigint, OUT target_at timestamp with time zone, OUT deliver_again bigint, OUT deliver_again_more boolean, OUT skip bigint, OUT skip_more boolean, OUT kept bigint, OUT unparked bigint) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+declare
+  s outbox_subscriptions;
+  now_snap pg_snapshot;
+  head bigint;
+  pos pg_snapshot;
+  bound bigint;
+  target_xid xid8;
+  below bigint[];
+  later bigint[];
+  examined bigint;
+  below_more boolean := false;
+begin
+  if p_mode not in ('rewind', 'forward') then
+    raise exception 'outbox_move: mode % is neither rewind nor forward', p_mode;
+  end if;
+  select * into s from outbox_subscriptions where name = p_name for update;
+  if not found then
+    raise exception 'outbox subscription % does not exist', p_name using errcode = 'OB002';
+  end if;
+  now_snap := pg_current_snapshot();
+  -- Read after the snapshot: at least every id it sees.
+  head := (select o.id from outbox o order by o.id desc limit 1);
+  if p_from is not null then
+    select o.id, o.created_at, o.xid into target_id, target_at, target_xid
+      from outbox o where o.id >= p_from order by o.id limit 1;
+  end if;
+  if p_mode = 'rewind' and target_id is null then
+    raise exception 'outbox subscription %: no event at or after %, nothing to deliver again',
+      p_name, p_from using errcode = 'OB004';
+  end if;
+  if p_mode = 'forward' and target_id is not null and s.batch_snapshot is not null
+     and s.batch_cursor >= target_id then
+    raise exception 'outbox subscription % has delivered up to event % already (its current batch); forward it past that, or rewind it',
+      p_name, s.batch_cursor using errcode = 'OB004';
+  end if;
+  bound := coalesce(target_id, 9223372036854775807);
+  pos := coalesce(s.batch_snapshot, s.snapshot);
+
+  -- What it would deliver again: events of its types from the target on that it had consumed.
+  deliver_again := 0;
+  deliver_again_more := false;
+  if p_mode = 'rewind' then
+    select count(*) filter (
+             where (s.event_types is null or w.event_type = any (s.event_types))
+               and (pg_visible_in_snapshot(w.xid, s.snapshot)
+                    or (s.batch_snapshot is not null
+                        and pg_visible_in_snapshot(w.xid, s.batch_snapshot)
+                        and w.id <= s.batch_cursor))),
+           count(*)
+      into deliver_again, examined
+      from (select o.id, o.xid, o.event_type from outbox o
+             where o.id >= target_id order by o.id limit p_cap + 1) w;
+    deliver_again_more := examined > p_cap;
+  end if;
+
+  -- The events of its types before the target it still owes, committed now (the ones running now
+  -- commit later, and are owed after the move as before): what is left of its open batch, the
+  -- transactions running when its position was taken, and those that began after it.
+  below := array(
+    select e.id
+      from (select o.id, o.event_type
+              from pg_snapshot_xip(s.snapshot) as x(xid)
+              cross join lateral (
+                select o.id, o.event_type from outbox o
+                 where o.xid = x.xid and o.id > s.batch_cursor and o.id < bound
+                 order by o.id limit p_cap + 1) o
+             where s.batch_snapshot is not null
+               and pg_visible_in_snapshot(x.xid, s.batch_snapshot)
+            union all
+            (select o.id, o.event_type from outbox o
+              where s.batch_snapshot is not null
+                and o.id > greatest(s.batch_cursor, s.batch_low - 1)
+                and o.id <= least(s.batch_high, bound - 1)
+                and pg_visible_in_snapshot(o.xid, s.batch_snapshot)
+                and not pg_visible_in_snapshot(o.xid, s.snapshot)
+                and not o.xid = any (array(select pg_snapshot_xip(s.snapshot)))
+              order by o.id limit p_cap + 1)
+            union all
+            select o.id, o.event_type
+              from pg_snapshot_xip(pos) as x(xid)
+              cross join lateral (
+                select o.id, o.event_type from outbox o
+                 where o.xid = x.xid and o.id < bound
+                 order by o.id limit p_cap + 1) o
+             where pg_visible_in_snapshot(x.xid, now_snap)) e
+     where s.event_types is null or e.event_type = any (s.event_types));
+  -- Those that began after the position were written after every event it can see: when the
+  -- target is one of those, none of them is before it. Otherwise look through them, p_cap at most.
+  if target_xid is null or not pg_visible_in_snapshot(target_xid, pos) then
+    select coalesce(array_agg(w.id) filter (
+                      where w.id < bound and pg_visible_in_snapshot(w.xid, now_snap)
+                        and (s.event_types is null or w.event_type = any (s.event_types))), '{}'),
+           count(*)
+      into later, examined
+      from (select o.id, o.xid, o.event_type from outbox o
+             where o.xid >= pg_snapshot_xmax(pos)
+             order by o.xid, o.id limit p_cap + 1) w;
+    below := below || later;
+    below_more := examined > p_cap;
+  end if;
+  below_more := below_more or cardinality(below) > p_cap;
+
+  kept := 0;
+  skip := 0;
+  skip_more := false;
+  unparked := 0;
+  if p_mode = 'rewind' then
+    if below_more then
+      raise exception 'outbox subscription % owes more than % events before event % (or lags too far to tell): let it catch up, or forward it, before rewinding past them',
+        p_name, p_cap, target_id using errcode = 'OB004';
+    end if;
+    kept := cardinality(below);
+    if p_dry_run then
+      unparked := (select count(*) from outbox_parked p
+                    where p.subscription = p_name and p.event_id >= target_id);
+      return;
+    end if;
+    delete from outbox_parked p where p.subscription = p_name and p.event_id >= target_id;
+    get diagnostics unparked = row_count;
+    insert into outbox_parked (subscription, event_id, aggregate_type, aggregate_id, state,
+                               attempts, available_at)
+    select p_name, o.id, o.aggregate_type, o.aggregate_id, 'retrying', 0, 'infinity'
+      from outbox o where o.id = any (below)
+    on conflict (subscription, event_id) do nothing;
+    perform outbox_order_aggregates(p_name, below);
+    update outbox_subscriptions
+       -- Rewound past where it started: it starts there now (outbox_delivery lists those events).
+       set origin = case when pg_visible_in_snapshot(target_xid, origin)
+                         then (target_xid::text || ':' || target_xid::text || ':')::pg_snapshot
+                         else origin end,
+           snapshot = '1:1:', batch_snapshot = now_snap, batch_cursor = target_id - 1,
+           batch_low = target_id, batch_high = greatest(head, target_id),
+           attempts = 1, lease_token = lease_token + 1, lease_holder = null, lease_until = null,
+           updated_at = now()
+     where name = p_name;
+  else
+    skip := cardinality(below);
+    skip_more := below_more;
+    if p_dry_run then
+      return;
+    end if;
+    if target_id is null then
+      update outbox_subscriptions
+         set snapshot = now_snap, batch_snapshot = null, batch_cursor = 0, batch_low = null,
+             batch_high = null, attempts = 1, lease_token = lease_token + 1,
+             lease_holder = null, lease_until = null, updated_at = now()
+       where name = p_name;
+    else
+      update outbox_subscriptions
+         set batch_snapshot = now_snap, batch_cursor = target_id - 1, batch_low = target_id,
+             batch_high = greatest(head, target_id), attempts = 1,
+             lease_token = lease_token + 1, lease_holder = null, lease_until = null,
+             updated_at = now()
+       where name = p_name;
+    end if;
+  end if;
+  perform pg_notify('outbox', 'subscriptions');
 end;
 $$;
 
@@ -382,6 +629,37 @@ $$;
 
 
 --
+-- Name: outbox_order_aggregates(text, bigint[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_order_aggregates(p_name text, p_ids bigint[]) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+  with touched as (
+    select distinct p.aggregate_type, p.aggregate_id
+      from outbox_parked p
+     where p.subscription = p_name and p.event_id = any (p_ids)),
+  ranked as (
+    select q.event_id,
+           row_number() over (partition by t.aggregate_type, t.aggregate_id order by q.event_id) as n
+      from touched t
+      cross join lateral (
+        select w.event_id from outbox_parked w
+         where w.subscription = p_name and w.state = 'retrying'
+           and w.aggregate_type = t.aggregate_type and w.aggregate_id = t.aggregate_id) q)
+  update outbox_parked p
+     set available_at = case when r.n = 1 then now() else 'infinity'::timestamptz end,
+         updated_at = now()
+    from ranked r
+   where p.subscription = p_name
+     and p.event_id = r.event_id
+     and case when r.n = 1 then p.event_id = any (p_ids) or p.available_at = 'infinity'
+              else p.available_at < 'infinity' end
+$$;
+
+
+--
 -- Name: outbox_park(text, jsonb, double precision, double precision); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -475,10 +753,36 @@ $$;
 
 
 --
+-- Name: outbox_retry_parked(text, bigint[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_retry_parked(p_name text, p_ids bigint[]) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+declare
+  n bigint;
+begin
+  update outbox_parked p
+     set state = 'retrying',
+         attempts = case when p.state = 'dead' then 0 else p.attempts end,
+         available_at = now(),
+         updated_at = now()
+   where p.subscription = p_name
+     and p.event_id = any (p_ids)
+     and (p.state = 'dead' or p.available_at < 'infinity');
+  get diagnostics n = row_count;
+  perform outbox_order_aggregates(p_name, p_ids);
+  return n;
+end;
+$$;
+
+
+--
 -- Name: outbox_run_sql_batch(text, bigint, integer, text, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.outbox_run_sql_batch(p_name text, p_token bigint, p_limit integer, p_effect text, p_max_attempts integer, OUT read integer, OUT exhausted boolean, OUT waiting integer, OUT next_retry_at timestamp with time zone, OUT handled_ids bigint[], OUT handled_types text[], OUT handled_aggregate_types text[], OUT handled_aggregate_ids text[], OUT handled_created_at timestamp with time zone[], OUT handled_attempts integer[], OUT handled_ops text[], OUT handled_old jsonb[], OUT handled_new jsonb[]) RETURNS record
+CREATE FUNCTION public.outbox_run_sql_batch(p_name text, p_token bigint, p_limit integer, p_effect text, p_max_attempts integer, OUT read integer, OUT exhausted boolean, OUT waiting integer, OUT next_retry_at timestamp with time zone, OUT handled json) RETURNS record
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'public', 'pg_temp'
     AS $_$
@@ -512,14 +816,46 @@ begin
     from unnest(batch) b
    where b.owed and b.blocked;
   next_retry_at := outbox_advance(p_name, p_token, batch[read].id, exhausted, parked, 0, 0);
-  select array_agg(g.id), array_agg(g.event_type), array_agg(g.aggregate_type),
-         array_agg(g.aggregate_id), array_agg(g.created_at), array_agg(g.attempt),
-         array_agg(g.payload ->> 'op'), array_agg(g.payload -> 'old'), array_agg(g.payload -> 'new')
-    into handled_ids, handled_types, handled_aggregate_types, handled_aggregate_ids,
-         handled_created_at, handled_attempts, handled_ops, handled_old, handled_new
+  select json_agg(json_build_array(g.id::text, g.event_type, g.aggregate_type, g.aggregate_id,
+                                   g.created_at, g.attempt, g.payload -> 'op', g.payload -> 'old',
+                                   g.payload -> 'new'))
+    into handled
     from unnest(go) g;
 end;
 $_$;
+
+
+--
+-- Name: outbox_set_paused(text, boolean); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_set_paused(p_name text, p_paused boolean) RETURNS public.outbox_subscriptions
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+declare
+  s outbox_subscriptions;
+begin
+  if p_paused then
+    update outbox_subscriptions
+       set state = 'paused', lease_token = lease_token + 1, lease_holder = null,
+           lease_until = null, updated_at = now()
+     where name = p_name and state <> 'paused'
+    returning * into s;
+  else
+    update outbox_subscriptions
+       set state = 'active', backoff_until = null, failures = 0, updated_at = now()
+     where name = p_name and state <> 'active'
+    returning * into s;
+  end if;
+  if s.name is null then
+    select * into s from outbox_subscriptions where name = p_name;
+  else
+    perform pg_notify('outbox', 'subscriptions');
+  end if;
+  return s;
+end;
+$$;
 
 
 --
@@ -560,6 +896,25 @@ $$;
 
 
 --
+-- Name: outbox_skip_parked(text, bigint[]); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_skip_parked(p_name text, p_ids bigint[]) RETURNS bigint
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+declare
+  n bigint;
+begin
+  delete from outbox_parked p where p.subscription = p_name and p.event_id = any (p_ids);
+  get diagnostics n = row_count;
+  perform outbox_promote_waiting(p_name, p_ids);
+  return n;
+end;
+$$;
+
+
+--
 -- Name: outbox_subscription_backlog(public.outbox_subscriptions, integer); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -583,6 +938,35 @@ CREATE FUNCTION public.outbox_subscription_backlog(s public.outbox_subscriptions
       order by o.xid, o.id
       limit cap))
   select min(created_at), least(count(*), cap) from after_position
+$$;
+
+
+--
+-- Name: outbox_subscription_next(public.outbox_subscriptions, integer); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.outbox_subscription_next(s public.outbox_subscriptions, cap integer, OUT id bigint, OUT created_at timestamp with time zone) RETURNS record
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'public', 'pg_temp'
+    AS $$
+  select a.id, a.created_at from (
+    (select e.id, e.created_at
+       from outbox_batch_events(s.snapshot, s.batch_snapshot, s.batch_cursor, s.batch_low,
+                                s.batch_high, 1) e
+      where s.batch_snapshot is not null)
+    union all
+    (select o.id, o.created_at from outbox o
+      where o.xid = any (array(select pg_snapshot_xip(coalesce(s.batch_snapshot, s.snapshot))))
+      order by o.id limit 1)
+    union all
+    (select f.id, f.created_at
+       from (select o.id, o.created_at from outbox o
+              where o.xid >= pg_snapshot_xmax(coalesce(s.batch_snapshot, s.snapshot))
+              order by o.xid, o.id
+              limit cap) f
+      order by f.id limit 1)) a
+  order by a.id
+  limit 1
 $$;
 
 
@@ -976,6 +1360,13 @@ CREATE INDEX orders_client_id ON public.orders USING btree (client_id);
 --
 
 CREATE INDEX outbox_parked_aggregate ON public.outbox_parked USING btree (subscription, aggregate_type, aggregate_id, event_id) WHERE (state = 'retrying'::text);
+
+
+--
+-- Name: outbox_parked_dead; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX outbox_parked_dead ON public.outbox_parked USING btree (subscription, event_id) WHERE (state = 'dead'::text);
 
 
 --

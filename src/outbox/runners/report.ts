@@ -29,18 +29,22 @@ export function createReporter(deps: {
   return {
     settled(o, startedAt) {
       const durationMs = performance.now() - startedAt;
-      const base = {
-        subscription,
-        id: o.id,
-        type: o.event_type,
-        aggregate: `${o.aggregate_type}:${o.aggregate_id}`,
-        attempt: o.attempt,
-        durationMs: Math.round(durationMs * 100) / 100,
-      };
-      if (o.status === 'done') logger.debug(base, 'event handled');
-      else if (o.status === 'retrying')
-        logger.warn({ ...base, error: o.error }, 'event failed; parked, will retry');
-      else logger.error({ ...base, error: o.error }, 'event is dead');
+      const done = o.status === 'done';
+      // Hundreds of events a chunk: build the log line only when it is written.
+      if (!done || logger.isLevelEnabled('debug')) {
+        const base = {
+          subscription,
+          id: o.id,
+          type: o.event_type,
+          aggregate: `${o.aggregate_type}:${o.aggregate_id}`,
+          attempt: o.attempt,
+          durationMs: Math.round(durationMs * 100) / 100,
+        };
+        if (done) logger.debug(base, 'event handled');
+        else if (o.status === 'retrying')
+          logger.warn({ ...base, error: o.error }, 'event failed; parked, will retry');
+        else logger.error({ ...base, error: o.error }, 'event is dead');
+      }
       events.emit('settled', {
         subscription,
         id: o.id,

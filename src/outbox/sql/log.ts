@@ -138,29 +138,24 @@ export async function runSqlBatch(
     exhausted: boolean;
     waiting: number;
     next_retry_at: Date | null;
-    handled_ids: string[] | null;
-    handled_types: string[] | null;
-    handled_aggregate_types: string[] | null;
-    handled_aggregate_ids: string[] | null;
-    handled_created_at: Date[] | null;
-    handled_attempts: number[] | null;
-    handled_ops: (string | null)[] | null;
-    handled_old: unknown[] | null;
-    handled_new: unknown[] | null;
+    handled:
+      [string, string, string, string, string, number, string | null, unknown, unknown][] | null;
   }>({
     text: `select * from outbox_run_sql_batch($1, $2, $3, $4, $5)`,
     values: [args.name, args.token, args.limit, args.effectSql, args.maxAttempts],
   });
   const r = rows[0]!;
-  const handled = (r.handled_ids ?? []).map((id, i) => ({
-    id: String(id),
-    aggregate_type: r.handled_aggregate_types![i]!,
-    aggregate_id: r.handled_aggregate_ids![i]!,
-    event_type: r.handled_types![i]!,
-    payload: { op: r.handled_ops![i] ?? null, old: r.handled_old![i], new: r.handled_new![i] },
-    created_at: r.handled_created_at![i]!,
-    attempt: r.handled_attempts![i]!,
-  }));
+  const handled = (r.handled ?? []).map(
+    ([id, eventType, aggregateType, aggregateId, createdAt, attempt, op, old, next]) => ({
+      id,
+      aggregate_type: aggregateType,
+      aggregate_id: aggregateId,
+      event_type: eventType,
+      payload: { op, old, new: next },
+      created_at: new Date(createdAt),
+      attempt,
+    }),
+  );
   return {
     read: r.read,
     exhausted: r.exhausted,
