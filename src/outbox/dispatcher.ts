@@ -47,6 +47,11 @@ export interface Dispatcher {
   /** A latency hint ("there may be work"): wakes the resting lanes now instead of at their poll. */
   nudge(): void;
   /**
+   * An operator changed subscriptions (the NOTIFY payload 'subscriptions'): paused and backing-off
+   * lanes read their state again, every lane looks for due retries (src/outbox/lanes.ts).
+   */
+  refresh(): void;
+  /**
    * Stops reading, waits up to deadlineMs for the rounds in flight, then aborts what is left, and
    * gives every lease back. Resolves when nothing of this worker is running.
    */
@@ -117,6 +122,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     logger,
     onRound: (subscription, round) => events.emit('round', { subscription, read: round.read }),
     onError: (subscription, error) => events.emit('dispatcher:error', { subscription, error }),
+    onPaused: (subscription, paused) =>
+      events.emit('subscription:paused', { subscription, paused }),
   });
 
   return {
@@ -141,6 +148,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       logger.info({ subscriptions: registry.names, ...options }, 'dispatcher started');
     },
     nudge: () => lanes.nudge(),
+    refresh: () => lanes.refresh(),
     async stop(deadlineMs) {
       const { drained } = await lanes.stop(deadlineMs);
       await gate

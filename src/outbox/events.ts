@@ -28,6 +28,8 @@ export interface OutboxEventMap {
   };
   /** Every call of a subscription's last try failed: it waits as a whole until `until`. */
   'subscription:backoff': { subscription: string; until: Date; error: string };
+  /** A lane found its subscription paused by an operator (paused), or resumed (not paused). */
+  'subscription:paused': { subscription: string; paused: boolean };
   'listener:connected': { reconnect: boolean };
   'listener:disconnected': { error: string };
   'listener:notification': Record<string, never>;

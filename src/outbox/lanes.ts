@@ -88,12 +88,20 @@ export interface LanesDeps {
   /** Told about every round that found work, and every error of a round. */
   onRound?(name: string, round: Round): void;
   onError?(name: string, error: string): void;
+  /** Told when a lane finds its subscription paused by an operator, and when it is resumed. */
+  onPaused?(name: string, paused: boolean): void;
 }
 
 export interface Lanes {
   start(): void;
   /** "There may be work": wakes the resting lanes now instead of at their next poll. */
   nudge(): void;
+  /**
+   * "An operator changed a subscription" (paused, resumed, moved, parked events put back): the
+   * lanes that wait on their subscription's state (paused, backing off) read it again now, every
+   * lane looks for due retries in its next round, and the resting ones wake.
+   */
+  refresh(): void;
   /**
    * Stops the lanes: waits up to deadlineMs for rounds in flight, then aborts them (deliveries
    * see the signal) and waits for them to return; gives every lease back. `drained` is false when
@@ -109,6 +117,10 @@ export function createLanes(deps: LanesDeps): Lanes {
   const { clock, gate, options } = deps;
   const logger = deps.logger;
   const waker = createWaker(clock);
+  /** Wakes the lanes that wait on their subscription's state (paused, backing off): refresh(). */
+  const stateWaker = createWaker(clock);
+  /** Raised by refresh(): each lane looks for due retries once it has seen a new value. */
+  let refreshes = 0;
   const abort = new AbortController();
   const tokens = new Map<string, string>();
   let running = false;
@@ -133,6 +145,16 @@ export function createLanes(deps: LanesDeps): Lanes {
       sleeping--;
       if (wakeable) resting--;
     });
+  }
+
+  /**
+   * A sleep that only refresh() ends early (paused, backing off): nudges and the watcher, which
+   * come with every event written, leave it alone.
+   */
+  function waitOnState(ms: number, seenSeq: number): Promise<void> {
+    if (!running) return Promise.resolve();
+    sleeping++;
+    return stateWaker.sleep(ms, { seenSeq, wakeable: true }).finally(() => sleeping--);
   }
 
   /**
@@ -186,7 +208,7 @@ export function createLanes(deps: LanesDeps): Lanes {
                 tokens.delete(work.name);
                 logger.warn(
                   { subscription: work.name },
-                  'lease lost: another instance took it over',
+                  'lease lost: another instance took it over, or an operator paused or moved it',
                 );
               }
             })
@@ -220,6 +242,34 @@ export function createLanes(deps: LanesDeps): Lanes {
     /** When this lane last looked for due retries (an operator's retry is seen within a poll). */
     let retriesCheckedAt = -Infinity;
     let paused = false;
+    /** What onPaused was last told: each change is reported once. */
+    let reportedPaused = false;
+    /** stateWaker.seq as it was before the state was last read: no refresh is lost before a wait. */
+    let stateSeen = stateWaker.seq;
+    let refreshesSeen = refreshes;
+
+    /** Reads the subscription's state into the lane's; keeps what it knew when that fails. */
+    async function readState(token: string): Promise<void> {
+      stateSeen = stateWaker.seq;
+      try {
+        const state = await work.begin(token);
+        paused = state.paused;
+        backoffUntil = state.backoffUntil?.getTime() ?? 0;
+        nextRetryAt = state.nextRetryAt?.getTime() ?? Infinity;
+      } catch (err) {
+        log.warn({ err: errorMessage(err) }, 'could not read the subscription');
+      }
+      if (paused !== reportedPaused) {
+        reportedPaused = paused;
+        log.info(
+          paused
+            ? 'paused by an operator: reading nothing until it is resumed'
+            : 'resumed: reading again',
+        );
+        deps.onPaused?.(work.name, paused);
+      }
+    }
+
     try {
       while (running) {
         const seq = waker.seq;
@@ -238,25 +288,30 @@ export function createLanes(deps: LanesDeps): Lanes {
           }
           tokens.set(work.name, token);
           stopRenewing = keepLease(work, token);
-          try {
-            const begun = await work.begin(token);
-            paused = begun.paused;
-            backoffUntil = begun.backoffUntil?.getTime() ?? 0;
-            nextRetryAt = begun.nextRetryAt?.getTime() ?? Infinity;
-          } catch (err) {
-            log.warn({ err: errorMessage(err) }, 'could not read the subscription');
-          }
+          await readState(token);
           log.info({ paused, backoffUntil: isoTime(backoffUntil) }, 'serving the subscription');
         }
         if (paused) {
-          // An operator paused it: it keeps its position; look again at every poll.
-          await sleep(options.pollIntervalMs, seq, false);
-          paused = (await work.begin(token).catch(() => ({ paused: true }))).paused;
+          // An operator paused it: it keeps its position. Look again at every poll, or at once
+          // when an operator acts (refresh()).
+          await waitOnState(options.pollIntervalMs, stateSeen);
+          await readState(token);
           continue;
         }
         if (backoffUntil > clock.now()) {
-          await sleep(backoffUntil - clock.now(), seq, false);
+          // The whole subscription backs off. An operator's resume ends it: looked at every poll,
+          // or at once (refresh()); events written meanwhile (nudges) do not.
+          await waitOnState(
+            Math.min(options.pollIntervalMs, backoffUntil - clock.now()),
+            stateSeen,
+          );
+          if (backoffUntil > clock.now()) await readState(token);
           continue;
+        }
+        if (refreshesSeen !== refreshes) {
+          // An operator may have put parked events back in line: look for due retries now.
+          refreshesSeen = refreshes;
+          retriesCheckedAt = -Infinity;
         }
         let round: Round;
         const now = clock.now();
@@ -268,7 +323,9 @@ export function createLanes(deps: LanesDeps): Lanes {
         } catch (err) {
           if (err instanceof LeaseLostError) {
             if (tokens.get(work.name) === token) tokens.delete(work.name);
-            log.warn('lease lost: another instance took the subscription over');
+            log.warn(
+              'lease lost: another instance took the subscription over, or an operator paused or moved it',
+            );
             continue;
           }
           if (!running && abort.signal.aborted) return;
@@ -324,10 +381,16 @@ export function createLanes(deps: LanesDeps): Lanes {
       loops = deps.works.map((work) => lane(work));
     },
     nudge,
+    refresh() {
+      refreshes++;
+      stateWaker.nudge();
+      nudge();
+    },
     async stop(deadlineMs) {
       if (!running && loops.length === 0) return { drained: true };
       running = false;
       waker.wakeAll();
+      stateWaker.wakeAll();
       let timer: unknown;
       const all = Promise.all(loops);
       const drained = await Promise.race([

@@ -7,6 +7,11 @@ import type { Logger } from '../observability/logger';
 import type { OutboxEvents } from './events';
 
 export const OUTBOX_CHANNEL = 'outbox';
+/**
+ * The payload of an operator's NOTIFY on OUTBOX_CHANNEL (migration 0051: a subscription paused,
+ * resumed or moved, parked events put back): lanes read their subscription's state again.
+ */
+export const OPERATOR_NOTIFY_PAYLOAD = 'subscriptions';
 /** Self-addressed NOTIFYs that prove the LISTEN connection still receives (see HeartbeatOptions). */
 export const HEARTBEAT_CHANNEL = 'outbox_heartbeat';
 
@@ -25,8 +30,12 @@ export interface ListenerDeps {
   connectionString: string;
   logger: Logger;
   events: OutboxEvents;
-  /** Called on every notification and after every (re)connect: "go and look at the table". */
-  onWake: () => void;
+  /**
+   * Called on every notification and after every (re)connect: "go and look at the table". The
+   * notification's payload is given (the capture trigger's is empty; an operator's action sends
+   * 'subscriptions'); undefined after a (re)connect.
+   */
+  onWake: (payload?: string) => void;
   /** Sends the heartbeat NOTIFYs (the shared pool). Without it, there is no heartbeat. */
   pool?: Pick<pg.Pool, 'query'>;
   heartbeat?: Partial<HeartbeatOptions>;
@@ -151,10 +160,10 @@ export function createListener(deps: ListenerDeps): Listener {
         paranoidChecking: 10_000,
       },
     );
-    sub.notifications.on(OUTBOX_CHANNEL, () => {
+    sub.notifications.on(OUTBOX_CHANNEL, (payload: string) => {
       lastNotificationAt = Date.now();
       deps.events.emit('listener:notification', {});
-      deps.onWake();
+      deps.onWake(payload);
     });
     sub.notifications.on(HEARTBEAT_CHANNEL, (token: string) => {
       if (awaitedBeat?.token === token) forgetBeat();

@@ -56,7 +56,10 @@ function fakeWork(name: string, clock: FakeClock): FakeWork {
     async round(_token, signal, { retriesDue }) {
       work.rounds.push({ at: clock.now(), retriesDue, signal });
       const next = work.script.shift() ?? { read: 0 };
-      return typeof next === 'function' ? next() : next;
+      const round = typeof next === 'function' ? await next() : next;
+      // As the database does: a back-off is recorded with the subscription (begin() reads it).
+      if (round.backoffUntil) work.begun = { ...work.begun, backoffUntil: round.backoffUntil };
+      return round;
     },
   };
   return work;
@@ -235,6 +238,76 @@ test('a paused subscription is not read; it is looked at again every poll', asyn
   work.begun = { paused: false, backoffUntil: null, nextRetryAt: null };
   await clock.advance(POLL);
   expect(work.rounds.length).toBeGreaterThan(0);
+});
+
+test('a paused lane reads its state again at once on refresh(), not on nudges; it says when it pauses and resumes', async () => {
+  const work = fakeWork('s', clock);
+  const begin = jest.spyOn(work, 'begin');
+  const told: boolean[] = [];
+  work.begun = { paused: true, backoffUntil: null, nextRetryAt: null };
+  lanes = createLanes({
+    works: [work],
+    clock,
+    gate: fakeGate(),
+    headOfLog: async () => '1',
+    options: { pollIntervalMs: POLL, leaseMs: LEASE, acquireEveryMs: ACQUIRE_EVERY },
+    logger,
+    onPaused: (_name, paused) => told.push(paused),
+  });
+  lanes.start();
+  await settle();
+  expect(told).toEqual([true]);
+  const reads = begin.mock.calls.length;
+  // Every event written rings (nudge): a paused lane does not read its state for each.
+  lanes.nudge();
+  lanes.nudge();
+  await settle();
+  expect(begin.mock.calls.length).toBe(reads);
+  // An operator resumes it (the NOTIFY 'subscriptions'): read at once, well before the poll.
+  work.begun = { paused: false, backoffUntil: null, nextRetryAt: null };
+  lanes.refresh();
+  await settle();
+  expect(told).toEqual([true, false]);
+  expect(work.rounds.length).toBeGreaterThan(0);
+  expect(clock.now()).toBeLessThan(POLL);
+});
+
+test('a back-off is read again every poll and on refresh(): an operator may end it', async () => {
+  const work = fakeWork('s', clock);
+  work.script = [{ read: 3, backoffUntil: new Date(60_000) }];
+  start([work]);
+  await settle();
+  expect(work.rounds).toHaveLength(1);
+  await clock.advance(POLL * 2);
+  expect(work.rounds).toHaveLength(1);
+  // Resumed by an operator: the database says the back-off is over; seen at the next poll.
+  work.begun = { paused: false, backoffUntil: null, nextRetryAt: null };
+  await clock.advance(POLL);
+  expect(work.rounds.length).toBeGreaterThan(1);
+  expect(work.rounds[1]!.at).toBe(POLL * 3);
+
+  // A second back-off, ended by refresh() at once.
+  const at = clock.now();
+  work.script = [{ read: 1, backoffUntil: new Date(at + 60_000) }];
+  lanes!.nudge();
+  await settle();
+  const rounds = work.rounds.length;
+  work.begun = { paused: false, backoffUntil: null, nextRetryAt: null };
+  lanes!.refresh();
+  await settle();
+  expect(work.rounds.length).toBeGreaterThan(rounds);
+  expect(clock.now()).toBe(at);
+});
+
+test('refresh() makes the next round look for due retries (an operator put parked events back)', async () => {
+  const work = fakeWork('s', clock);
+  start([work]);
+  await clock.advance(IDLE_LINGER_MS + POLL);
+  const at = clock.now();
+  lanes!.refresh();
+  await settle();
+  const since = work.rounds.filter((r) => r.at >= at);
+  expect(since[0]).toEqual(expect.objectContaining({ at, retriesDue: true }));
 });
 
 test('the last lane out of work flips the gate idle, reads once at once and after the linger', async () => {
