@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import type { Config } from './config/env';
 import { createAdminService } from './admin/admin.service';
+import { createSubscriptionsService } from './admin/subscriptions.service';
 import { createPool } from './db/pool';
 import { latestMigrationVersion, seed } from './db/migrate';
 import { ensureSchema } from './db/schema-check';
@@ -15,11 +16,17 @@ import { createLiveFeed } from './observability/live-feed';
 import type { Logger } from './observability/logger';
 import { createMetrics, type Metrics } from './observability/metrics';
 import { createOutboxGauges } from './observability/outbox-gauges';
+import { createSubscriptionRates } from './observability/subscription-rates';
 import { createOrdersService } from './orders/orders.service';
 import { createDispatcher, type Dispatcher } from './outbox/dispatcher';
 import { createOutboxEvents, type OutboxEvents } from './outbox/events';
 import { appHandlers } from './outbox/handlers';
-import { createListener, type HeartbeatOptions, type Listener } from './outbox/listener';
+import {
+  createListener,
+  OPERATOR_NOTIFY_PAYLOAD,
+  type HeartbeatOptions,
+  type Listener,
+} from './outbox/listener';
 import { createRegistry, type AnyHandler } from './outbox/registry';
 import { createRetention, type Retention } from './outbox/retention';
 import { createWakeGate } from './outbox/wake-gate';
@@ -119,14 +126,20 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     connectionString: opts.databaseUrl,
     logger,
     events,
-    onWake: () => dispatcher.nudge(),
+    // An operator's action (src/admin) says 'subscriptions'; after a reconnect (undefined) one may
+    // have been missed too.
+    onWake: (payload) =>
+      payload === undefined || payload === OPERATOR_NOTIFY_PAYLOAD
+        ? dispatcher.refresh()
+        : dispatcher.nudge(),
     pool,
     heartbeat: opts.heartbeat,
   });
 
   const gauges = createOutboxGauges({ pool, logger });
-  const metrics = createMetrics({ events, gauges, listener });
-  const live = createLiveFeed({ events, gauges, listener });
+  const rates = createSubscriptionRates({ events });
+  const metrics = createMetrics({ events, gauges, listener, held: () => dispatcher.held() });
+  const live = createLiveFeed({ events, gauges, listener, rates });
   const retention = createRetention({
     pool,
     logger,
@@ -188,7 +201,15 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     metrics,
     live,
     admin: config.ADMIN_TOKEN
-      ? { service: createAdminService({ pool }), token: config.ADMIN_TOKEN }
+      ? {
+          service: createAdminService({ pool }),
+          subscriptions: createSubscriptionsService({
+            pool,
+            rates,
+            held: () => dispatcher.held(),
+          }),
+          token: config.ADMIN_TOKEN,
+        }
       : undefined,
     http: httpOptions(config),
   });
@@ -231,6 +252,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     await closed;
     clearTimeout(forced);
     metrics.close();
+    rates.close();
     sinkHealth.close();
     await Promise.all([pool.end(), dispatchPool.end()]);
     log.info('stopped');

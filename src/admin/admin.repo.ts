@@ -75,31 +75,6 @@ export async function deliveriesOf(db: Db, ids: readonly string[]): Promise<Deli
   return rows;
 }
 
-/**
- * An event's dead deliveries back in line: retrying, tries from zero, due now (or, when an earlier
- * event of its aggregate is still parked in that subscription, waiting behind it). The
- * subscriptions that delivered it are untouched (their effects happened). last_error stays until
- * the next try replaces it. Returns the subscriptions concerned; none when nothing was dead.
- */
-export async function retryDead(db: Db, id: string): Promise<string[]> {
-  const { rows } = await db.query<{ subscription: string }>(
-    `update outbox_parked p
-        set state = 'retrying',
-            attempts = 0,
-            available_at = case when exists (
-                             select 1 from outbox_parked q
-                              where q.subscription = p.subscription and q.state = 'retrying'
-                                and q.aggregate_type = p.aggregate_type
-                                and q.aggregate_id = p.aggregate_id and q.event_id < p.event_id)
-                           then 'infinity'::timestamptz else now() end,
-            updated_at = now()
-      where p.event_id = $1 and p.state = 'dead'
-      returning p.subscription`,
-    [id],
-  );
-  return rows.map((r) => r.subscription);
-}
-
 export interface ReplayRange {
   fromId?: string;
   toId?: string;

@@ -15,7 +15,7 @@ export const MAX_BIGINT = 9_223_372_036_854_775_807n;
  * An outbox id: a bigint, as a string in JSON (it may exceed 2^53); a number is accepted too (zod's
  * int() takes safe integers only: a larger number lost its last digits in JSON.parse).
  */
-const outboxId = z
+export const outboxId = z
   .union([
     z
       .string()
@@ -27,7 +27,7 @@ const outboxId = z
   .transform(String);
 
 /** Text compared with a column: PostgreSQL refuses the NUL character in text (a 500, not a 400). */
-const text = z
+export const text = z
   .string()
   .min(1)
   .max(200)
@@ -38,7 +38,7 @@ const text = z
  * offsets up to ±23:59; PostgreSQL refuses both ("date/time field value out of range", "time zone
  * displacement out of range"). Real offsets run from -12:00 to +14:00.
  */
-const timestamp = z.iso
+export const timestamp = z.iso
   .datetime({ offset: true })
   .refine((v) => !v.startsWith('0000'), 'year must be 0001 or later')
   .refine((v) => {

@@ -10,7 +10,6 @@ import {
   insertReplayCopies,
   listEvents,
   notifyOutbox,
-  retryDead,
   type AdminEventRow,
   type DeliveryRow,
 } from './admin.repo';
@@ -23,6 +22,13 @@ import type {
   ReplayBody,
   ReplayResult,
 } from './admin.schema';
+import {
+  matchParked,
+  notifySubscriptionsChanged,
+  retryParked,
+  skipParked,
+} from './subscriptions.repo';
+import { MAX_PARKED_ACTION } from './subscriptions.schema';
 
 /** More than this in one replay is refused: narrow the range (bounds one transaction's size). */
 export const MAX_REPLAY = 10_000;
@@ -31,6 +37,8 @@ export interface AdminService {
   list(q: ListOutboxQuery): Promise<{ items: OutboxRowSummary[]; nextBefore: string | null }>;
   get(id: string): Promise<OutboxRowDetail>;
   retry(id: string): Promise<OutboxRowDetail>;
+  /** Gives up the event's parked deliveries (dead or retrying) in every subscription. */
+  skip(id: string): Promise<OutboxRowDetail>;
   replay(body: ReplayBody): Promise<ReplayResult>;
   stats(): Promise<OutboxStats>;
 }
@@ -70,6 +78,39 @@ export function createAdminService({ pool }: { pool: pg.Pool }): AdminService {
     return { ...summary(row, await deliveriesOf(pool, [id])), payload: row.payload };
   }
 
+  /**
+   * Retry: its dead deliveries back in line (tries from zero, due now, or waiting behind an earlier
+   * parked event of its aggregate). Skip: its parked deliveries given up. 409 when there is none.
+   */
+  async function actOnParked(id: string, action: 'retry' | 'skip'): Promise<OutboxRowDetail> {
+    const acted = await withTransaction(pool, async (tx) => {
+      const matched = await matchParked(
+        tx,
+        {
+          eventId: id,
+          state: action === 'retry' ? 'dead' : undefined,
+          limit: MAX_PARKED_ACTION,
+          dryRun: false,
+        },
+        action === 'retry',
+      );
+      for (const m of matched) {
+        if (action === 'retry') await retryParked(tx, m.subscription, [id]);
+        else await skipParked(tx, m.subscription, [id]);
+      }
+      if (matched.length > 0) await notifySubscriptionsChanged(tx);
+      return matched.length;
+    });
+    if (acted > 0) return detail(id);
+    const existing = await detail(id);
+    throw new AppError(
+      'conflict',
+      action === 'retry'
+        ? `outbox event ${id} is dead in no subscription (it is ${existing.status}); only a dead delivery can be retried`
+        : `outbox event ${id} is parked in no subscription (it is ${existing.status}); only a parked delivery can be skipped`,
+    );
+  }
+
   return {
     async list(q) {
       const rows = await listEvents(pool, q);
@@ -85,19 +126,8 @@ export function createAdminService({ pool }: { pool: pg.Pool }): AdminService {
 
     get: detail,
 
-    async retry(id) {
-      const subscriptions = await withTransaction(pool, async (tx) => {
-        const retried = await retryDead(tx, id);
-        if (retried.length > 0) await notifyOutbox(tx);
-        return retried;
-      });
-      if (subscriptions.length > 0) return detail(id);
-      const existing = await detail(id);
-      throw new AppError(
-        'conflict',
-        `outbox event ${id} is dead in no subscription (it is ${existing.status}); only a dead delivery can be retried`,
-      );
-    },
+    retry: (id) => actOnParked(id, 'retry'),
+    skip: (id) => actOnParked(id, 'skip'),
 
     async replay({ dryRun, ...range }) {
       return withTransaction(pool, async (tx) => {

@@ -3,6 +3,7 @@ import express, { type Express } from 'express';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
 import type { AdminService } from '../admin/admin.service';
+import type { SubscriptionsService } from '../admin/subscriptions.service';
 import type { LiveFeed } from '../observability/live-feed';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -27,7 +28,7 @@ export interface AppDeps {
   /** GET / (the live page) and GET /events/stream. */
   live?: LiveFeed;
   /** /admin/*; absent (ADMIN_TOKEN unset): every admin path is a 404. */
-  admin?: { service: AdminService; token: string };
+  admin?: { service: AdminService; token: string; subscriptions?: SubscriptionsService };
   /** Tokens, limits and proxy settings from the configuration (httpOptions(config)). */
   http?: HttpOptions;
 }
@@ -88,7 +89,14 @@ export function buildApp(deps: AppDeps): Express {
     app.use(liveRouter({ live: deps.live, limits: opts.streams, logger: deps.logger }));
   if (deps.admin) {
     app.use('/admin', limit);
-    app.use('/admin', adminRouter({ admin: deps.admin.service, token: deps.admin.token }));
+    app.use(
+      '/admin',
+      adminRouter({
+        admin: deps.admin.service,
+        subscriptions: deps.admin.subscriptions,
+        token: deps.admin.token,
+      }),
+    );
   }
   app.use(
     docsRouter({

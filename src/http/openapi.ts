@@ -9,6 +9,17 @@ import {
   replayBody,
   replayResult,
 } from '../admin/admin.schema';
+import {
+  createSubscriptionBody,
+  forwardBody,
+  moveResult,
+  parkedActionBody,
+  parkedActionResult,
+  rewindBody,
+  subscriptionDetail,
+  subscriptionList,
+  subscriptionParams,
+} from '../admin/subscriptions.schema';
 import { ERROR_CODES } from '../app-error';
 import { orderIdParams, orderStatusSchema, updateOrderStatusBody } from '../orders/orders.schema';
 
@@ -221,6 +232,123 @@ export function openApiDocument(opts: OpenApiOptions) {
       request: { body: { content: { 'application/json': { schema: replayBody } } } },
       responses: { 200: json(replayResult, 'what was (or would be) replayed'), ...adminErrors },
     });
+    registry.registerPath({
+      method: 'post',
+      path: '/admin/outbox/{id}/skip',
+      tags: ['admin'],
+      summary: 'Give up the parked deliveries of an event (dead or retrying) in every subscription',
+      security: adminSecurity,
+      request: { params: outboxIdParams },
+      responses: {
+        200: json(outboxRowDetail, 'the event; the next event of its aggregate becomes due'),
+        ...adminErrors,
+        409: error('the event is parked in no subscription'),
+      },
+    });
+    registry.registerPath({
+      method: 'get',
+      path: '/admin/subscriptions',
+      tags: ['admin'],
+      summary:
+        'Every subscription: kind, state, holder, position, lag (events and seconds), parked counts, throughput',
+      security: adminSecurity,
+      responses: { 200: json(subscriptionList, 'the subscriptions'), ...adminErrors },
+    });
+    registry.registerPath({
+      method: 'post',
+      path: '/admin/subscriptions',
+      tags: ['admin'],
+      summary:
+        'Create a subscription before an instance serves it: from now, a time, an event or the oldest retained (a backfill)',
+      security: adminSecurity,
+      request: { body: { content: { 'application/json': { schema: createSubscriptionBody } } } },
+      responses: {
+        201: json(subscriptionDetail, 'the subscription'),
+        ...adminErrors,
+        409: error('a subscription of that name exists'),
+        415: error('not JSON'),
+      },
+    });
+    registry.registerPath({
+      method: 'get',
+      path: '/admin/subscriptions/{name}',
+      tags: ['admin'],
+      summary: 'One subscription',
+      security: adminSecurity,
+      request: { params: subscriptionParams },
+      responses: { 200: json(subscriptionDetail, 'the subscription'), ...adminErrors },
+    });
+    for (const [action, summary] of [
+      ['pause', 'Pause: its holder stops reading at once; it keeps its position and loses nothing'],
+      ['resume', 'Resume (also ends a whole-subscription back-off): it reads from where it was'],
+    ] as const) {
+      registry.registerPath({
+        method: 'post',
+        path: `/admin/subscriptions/{name}/${action}`,
+        tags: ['admin'],
+        summary,
+        security: adminSecurity,
+        request: { params: subscriptionParams },
+        responses: { 200: json(subscriptionDetail, 'the subscription'), ...adminErrors },
+      });
+    }
+    registry.registerPath({
+      method: 'post',
+      path: '/admin/subscriptions/{name}/rewind',
+      tags: ['admin'],
+      summary:
+        'Deliver again from an event, a time or the oldest retained (by id); never skips what it still owes',
+      security: adminSecurity,
+      request: {
+        params: subscriptionParams,
+        body: { content: { 'application/json': { schema: rewindBody } } },
+      },
+      responses: {
+        200: json(moveResult, 'what it delivers again (or would, on a dry run)'),
+        ...adminErrors,
+        409: error('refused: no event there, or it owes too much before the target'),
+        415: error('not JSON'),
+      },
+    });
+    registry.registerPath({
+      method: 'post',
+      path: '/admin/subscriptions/{name}/forward',
+      tags: ['admin'],
+      summary:
+        'Skip what it owes before an event, a time, or everything committed now; never delivers again',
+      security: adminSecurity,
+      request: {
+        params: subscriptionParams,
+        body: { content: { 'application/json': { schema: forwardBody } } },
+      },
+      responses: {
+        200: json(moveResult, 'what it skips (or would, on a dry run)'),
+        ...adminErrors,
+        409: error('refused: its open batch has delivered past the target'),
+        415: error('not JSON'),
+      },
+    });
+    for (const [action, summary] of [
+      [
+        'retry',
+        'Retry parked events by filter: dead ones again, retrying ones now; in order per aggregate',
+      ],
+      ['skip', 'Skip parked events by filter: given up; the next of each aggregate becomes due'],
+    ] as const) {
+      registry.registerPath({
+        method: 'post',
+        path: `/admin/parked/${action}`,
+        tags: ['admin'],
+        summary,
+        security: adminSecurity,
+        request: { body: { content: { 'application/json': { schema: parkedActionBody } } } },
+        responses: {
+          200: json(parkedActionResult, 'what matched and what was done (nothing on a dry run)'),
+          ...adminErrors,
+          415: error('not JSON'),
+        },
+      });
+    }
     registry.registerPath({
       method: 'get',
       path: '/admin/stats',

@@ -1,6 +1,7 @@
 import type { OutboxEventMap, OutboxEvents } from '../outbox/events';
 import type { OutboxGauges } from './outbox-gauges';
 import { publicColumnChange, publicSinkName, redactPublicError } from './public-text';
+import type { SubscriptionRates } from './subscription-rates';
 
 /** One event settled in one subscription, as the live page shows it. */
 export interface LiveEvent {
@@ -31,10 +32,15 @@ export interface ThroughputPoint {
 export interface LiveSubscription {
   name: string;
   state: 'active' | 'paused' | 'backing_off';
+  /** Backing off as a whole until then (ISO 8601). */
+  backoffUntil: string | null;
   lagSeconds: number;
+  /** Events after its position (of every type), counted up to 10,000. */
   behind: number;
   retrying: number;
   dead: number;
+  /** Events this instance settled done in it per second, last 10 s (its lease holder's is its). */
+  perSecond: number;
 }
 
 export interface LiveStats {
@@ -101,6 +107,7 @@ export function createLiveFeed(deps: {
   events: OutboxEvents;
   gauges: OutboxGauges;
   listener: { readonly connected: boolean };
+  rates?: SubscriptionRates;
 }): LiveFeed {
   const subscribers = new Set<LiveSubscriber>();
   const recent: LiveEvent[] = [];
@@ -156,12 +163,14 @@ export function createLiveFeed(deps: {
       dead: g?.dead ?? 0,
       lagSeconds: g?.lagSeconds ?? 0,
       subscriptions: (g?.subscriptions ?? []).map((s) => ({
-        name: s.name,
+        name: publicSinkName(s.name),
         state: s.state,
+        backoffUntil: s.backoffUntil?.toISOString() ?? null,
         lagSeconds: s.lagSeconds,
         behind: s.behind,
         retrying: s.retrying,
         dead: s.dead,
+        perSecond: deps.rates?.rate(s.name, 10).done ?? 0,
       })),
       listenerConnected: deps.listener.connected,
       handledSinceStart,

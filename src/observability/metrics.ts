@@ -15,6 +15,8 @@ export interface MetricsDeps {
   events: OutboxEvents;
   gauges: OutboxGauges;
   listener: { readonly connected: boolean; readonly lastNotificationAt: number | undefined };
+  /** The subscriptions whose lease this instance holds (outbox_subscription_held). */
+  held?: () => readonly string[];
   /** Default process metrics (CPU, memory, event loop lag, GC); tests may leave them out. */
   processMetrics?: boolean;
 }
@@ -102,6 +104,34 @@ export function createMetrics(deps: MetricsDeps): Metrics {
       this.reset();
       for (const s of snapshot?.subscriptions ?? [])
         this.set({ subscription: publicSinkName(s.name) }, s.lagSeconds);
+    },
+  });
+  new client.Gauge({
+    name: 'outbox_subscription_lag_events',
+    help: 'Per subscription: events after its position, of every type, counted up to 10,000 (cached 1 s)',
+    labelNames: ['subscription'] as const,
+    registers: [registry],
+    async collect() {
+      const snapshot = await deps.gauges.read();
+      this.reset();
+      for (const s of snapshot?.subscriptions ?? [])
+        this.set({ subscription: publicSinkName(s.name) }, s.behind);
+    },
+  });
+  new client.Gauge({
+    // Which instance holds a subscription: the one whose series is 1 (Prometheus adds the instance
+    // label). A worker id as a label value would make a new series at every restart.
+    name: 'outbox_subscription_held',
+    help: 'Per subscription: 1 while this instance holds its lease (handles its events), else 0',
+    labelNames: ['subscription'] as const,
+    registers: [registry],
+    async collect() {
+      const snapshot = await deps.gauges.read();
+      const held = new Set(deps.held?.() ?? []);
+      this.reset();
+      const names = new Set([...(snapshot?.subscriptions ?? []).map((s) => s.name), ...held]);
+      for (const name of names)
+        this.set({ subscription: publicSinkName(name) }, held.has(name) ? 1 : 0);
     },
   });
   new client.Gauge({

@@ -6,6 +6,8 @@ import { waitUntilDelivered } from '../helpers/deliveries';
 import { histogramCount, scrape, type Scrape } from '../helpers/prometheus';
 import { startTestService, useSeededDatabase } from '../helpers/service';
 import { waitFor } from '../helpers/wait';
+import { ADMIN_TOKEN, adminCall, changeOrder } from '../helpers/admin-api';
+import { createCallLog, recordingHandler } from '../helpers/recording-handler';
 
 const db = useSeededDatabase();
 
@@ -45,6 +47,8 @@ describe('GET /metrics', () => {
         'outbox_events',
         'outbox_lag_seconds',
         'outbox_subscription_lag_seconds',
+        'outbox_subscription_lag_events',
+        'outbox_subscription_held',
         'outbox_subscription_parked_events',
         'outbox_subscription_state',
         'outbox_listener_connected',
@@ -211,6 +215,62 @@ describe('GET /metrics', () => {
         s.value('outbox_subscription_lag_seconds', { subscription: 'notify-client' }) === 0 &&
         s.value('outbox_lag_seconds') === 0,
     );
+  });
+});
+
+describe('per-subscription lag that moves', () => {
+  test('paused through the admin API: its lag in events and seconds grows while the other stays at 0; resumed: back to 0', async () => {
+    const a = createCallLog();
+    const b = createCallLog();
+    const service = await startTestService(db.url, {
+      env: { ADMIN_TOKEN },
+      handlers: [recordingHandler(a, { name: 'a' }), recordingHandler(b, { name: 'b' })],
+    });
+    const lag = (m: Scrape, subscription: string) => ({
+      events: m.value('outbox_subscription_lag_events', { subscription }),
+      seconds: m.value('outbox_subscription_lag_seconds', { subscription }),
+    });
+    const start = await scrapeUntil(
+      service.url,
+      'a and b held here, nothing behind',
+      (m) =>
+        m.value('outbox_subscription_held', { subscription: 'a' }) === 1 &&
+        m.value('outbox_subscription_held', { subscription: 'b' }) === 1 &&
+        lag(m, 'a').events === 0,
+    );
+    // notify-client exists (the migration made it) but this instance does not serve it.
+    expect(start.value('outbox_subscription_held', { subscription: 'notify-client' })).toBe(0);
+
+    await adminCall(service.url, '/subscriptions/a/pause', { method: 'POST' });
+    await changeOrder(db.pool, 1);
+    const one = await scrapeUntil(
+      service.url,
+      'a one event behind',
+      (m) => lag(m, 'a').events === 1,
+    );
+    expect(one.value('outbox_subscription_state', { subscription: 'a', state: 'paused' })).toBe(1);
+    await changeOrder(db.pool, 2);
+    await changeOrder(db.pool, 3);
+    const three = await scrapeUntil(
+      service.url,
+      'a three events behind, and older',
+      (m) => lag(m, 'a').events === 3 && lag(m, 'a').seconds! > lag(one, 'a').seconds!,
+    );
+    await waitUntilDelivered(db.pool, ['b']);
+    expect(lag(three, 'a').seconds).toBeGreaterThan(0);
+    const bNow = await scrapeUntil(service.url, 'b caught up', (m) => lag(m, 'b').events === 0);
+    expect(lag(bNow, 'b')).toEqual({ events: 0, seconds: 0 });
+
+    await adminCall(service.url, '/subscriptions/a/resume', { method: 'POST' });
+    const after = await scrapeUntil(
+      service.url,
+      'a caught up',
+      (m) => lag(m, 'a').events === 0 && lag(m, 'a').seconds === 0,
+    );
+    expect(after.value('outbox_subscription_state', { subscription: 'a', state: 'active' })).toBe(
+      1,
+    );
+    expect(a.calls).toHaveLength(3);
   });
 });
 

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import type { AdminService } from '../../admin/admin.service';
+import type { SubscriptionsService } from '../../admin/subscriptions.service';
 import {
   listOutboxQuery,
   outboxIdParams,
@@ -10,14 +11,25 @@ import {
 import { bearerAuth } from '../middleware/bearer-auth';
 import { methodNotAllowed } from '../middleware/method-not-allowed';
 import { requireJson, validate } from '../middleware/validate';
+import { adminSubscriptionsRouter } from './admin-subscriptions';
 
 /**
  * /admin/*: mounted only when ADMIN_TOKEN is set (unset, every admin path is a 404 like any
  * unknown path), and every route behind the bearer token.
  */
-export function adminRouter({ admin, token }: { admin: AdminService; token: string }): Router {
+export function adminRouter({
+  admin,
+  subscriptions,
+  token,
+}: {
+  admin: AdminService;
+  /** /admin/subscriptions/* and /admin/parked/*; absent, those paths are 404s. */
+  subscriptions?: SubscriptionsService;
+  token: string;
+}): Router {
   const router = Router();
   router.use(bearerAuth(token));
+  if (subscriptions) router.use(adminSubscriptionsRouter({ subscriptions }));
 
   router
     .route('/outbox')
@@ -40,12 +52,14 @@ export function adminRouter({ admin, token }: { admin: AdminService; token: stri
     })
     .all(methodNotAllowed(['GET']));
 
-  router
-    .route('/outbox/:id/retry')
-    .post(validate('params', outboxIdParams), async (_req, res) => {
-      res.json(await admin.retry((res.locals.params as { id: string }).id));
-    })
-    .all(methodNotAllowed(['POST']));
+  for (const action of ['retry', 'skip'] as const) {
+    router
+      .route(`/outbox/:id/${action}`)
+      .post(validate('params', outboxIdParams), async (_req, res) => {
+        res.json(await admin[action]((res.locals.params as { id: string }).id));
+      })
+      .all(methodNotAllowed(['POST']));
+  }
 
   router
     .route('/stats')

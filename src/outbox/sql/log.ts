@@ -14,6 +14,8 @@ export const LOG_ERRORS = {
   noSubscription: 'OB002',
   /** The tries of the event at the position are used up (outbox_run_sql_batch refuses). */
   triesUsedUp: 'OB003',
+  /** An operator's move of a position is refused, with the reason (outbox_move, 0051). */
+  refused: 'OB004',
 } as const;
 
 export function isLogError(err: unknown, code: (typeof LOG_ERRORS)[keyof typeof LOG_ERRORS]) {
