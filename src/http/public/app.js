@@ -100,7 +100,63 @@
     el.textContent = text;
   }
 
+  // ---- subscriptions ----------------------------------------------------------------------------
+  const STATE_TEXT = { active: 'active', paused: 'paused', backing_off: 'backing off' };
+
+  function subscriptionRow(name) {
+    const body = $('subscriptions').tBodies[0];
+    let tr = Array.from(body.rows).find((r) => r.dataset.subscription === name);
+    if (tr) return tr;
+    tr = document.createElement('tr');
+    tr.dataset.subscription = name;
+    for (const cls of ['name', 'state', 'behind', 'lag', 'rate', 'retrying', 'dead']) {
+      const td = document.createElement('td');
+      td.className = cls;
+      tr.append(td);
+    }
+    tr.cells[0].textContent = name;
+    // The lag bar: a <meter>, drawn by the browser (no style attribute: the CSP may refuse one).
+    const meter = document.createElement('meter');
+    meter.min = 0;
+    const bar = cell('bar', '');
+    bar.append(meter, cell('count', ''));
+    tr.cells[2].append(bar);
+    body.append(tr);
+    return tr;
+  }
+
+  function showSubscriptions(list) {
+    // The bars share one scale: the largest backlog, at least 10 events.
+    const scale = Math.max(10, ...list.map((s) => s.behind));
+    const names = new Set(list.map((s) => s.name));
+    for (const tr of Array.from($('subscriptions').tBodies[0].rows)) {
+      if (!names.has(tr.dataset.subscription)) tr.remove();
+    }
+    for (const s of list) {
+      const tr = subscriptionRow(s.name);
+      tr.dataset.state = s.state;
+      const state = tr.cells[1];
+      state.replaceChildren(cell(`state-chip ${s.state}`, STATE_TEXT[s.state] ?? s.state));
+      if (s.state === 'backing_off' && s.backoffUntil) {
+        state.append(cell('until', ` until ${new Date(s.backoffUntil).toLocaleTimeString()}`));
+      }
+      const meter = tr.cells[2].querySelector('meter');
+      meter.max = scale;
+      meter.value = Math.min(s.behind, scale);
+      meter.title = `${s.behind.toLocaleString()} events after its position`;
+      tr.cells[2].querySelector('.count').textContent =
+        s.behind >= 10000 ? '10,000+' : s.behind.toLocaleString();
+      tr.cells[3].textContent = formatLag(s.lagSeconds);
+      tr.cells[3].className = `lag${s.lagSeconds > 5 ? ' warn' : ''}`;
+      tr.cells[4].textContent = `${s.perSecond >= 10 ? Math.round(s.perSecond) : s.perSecond.toFixed(1)}/s`;
+      tr.cells[5].textContent = s.retrying.toLocaleString();
+      tr.cells[6].textContent = s.dead.toLocaleString();
+      tr.cells[6].className = `dead${s.dead > 0 ? ' bad' : ''}`;
+    }
+  }
+
   function showStats(s) {
+    showSubscriptions(s.subscriptions);
     $('pending').textContent = s.pending.toLocaleString();
     $('retrying').textContent = s.retrying.toLocaleString();
     $('dead').textContent = s.dead.toLocaleString();
@@ -126,29 +182,55 @@
     return span;
   }
 
-  function eventRow(e, fresh) {
+  /** One chip per subscription that settled the event here: its state there. */
+  function stateChip(e) {
+    const chip = cell(`pill ${e.status}`, `${e.subscription} · ${e.status}`);
+    chip.classList.add('sub-state');
+    chip.dataset.subscription = e.subscription;
+    chip.dataset.status = e.status;
+    chip.title = `${e.subscription}: ${e.status}, attempt ${e.attempt}${e.error ? `; ${e.error}` : ''}`;
+    return chip;
+  }
+
+  function eventRow(e) {
     const li = document.createElement('li');
     li.dataset.id = e.id;
     li.dataset.aggregate = e.aggregate;
-    li.dataset.status = e.status;
-    li.dataset.subscription = e.subscription;
-    if (fresh) li.className = 'fresh';
-    li.append(cell(`pill ${e.status}`, e.status), cell('id', `#${e.id}`), cell('type', e.type));
-    li.append(cell('sub', e.subscription));
+    li.append(cell('id', `#${e.id}`), cell('type', e.type));
     const change = cell('change', '');
     change.append(cell('agg', e.aggregate.replace(':', ' ')));
-    change.append(e.error ? cell('err', e.error) : document.createTextNode(e.change ?? ''));
-    change.title = e.error ?? e.change ?? '';
-    li.append(change);
+    change.append(document.createTextNode(e.change ?? ''));
+    change.title = e.change ?? '';
+    li.append(change, cell('subs', ''));
     li.append(cell('latency', `${e.latencyMs.toLocaleString()} ms`));
     li.append(cell('time', new Date(e.at).toLocaleTimeString()));
-    li.title = `${e.subscription}, attempt ${e.attempt}; commit → handled ${e.latencyMs} ms`;
+    li.title = `commit → handled ${e.latencyMs} ms`;
     return li;
   }
 
+  /** An event settled in one subscription: its row (made once per event) gets that state. */
   function addEvent(e, fresh) {
-    eventsList.prepend(eventRow(e, fresh));
-    while (eventsList.children.length > MAX_ROWS) eventsList.lastElementChild.remove();
+    let li = Array.from(eventsList.children).find((r) => r.dataset.id === e.id);
+    if (!li) {
+      li = eventRow(e);
+      eventsList.prepend(li);
+      while (eventsList.children.length > MAX_ROWS) eventsList.lastElementChild.remove();
+    }
+    const subs = li.querySelector('.subs');
+    const old = Array.from(subs.children).find((c) => c.dataset.subscription === e.subscription);
+    if (old) old.replaceWith(stateChip(e));
+    else subs.append(stateChip(e));
+    if (e.error) {
+      const change = li.querySelector('.change');
+      change.querySelector('.err')?.remove();
+      change.append(cell('err', e.error));
+    }
+    if (fresh) {
+      // Restart the flash: a later subscription's state is news too.
+      li.classList.remove('fresh');
+      void li.offsetWidth;
+      li.classList.add('fresh');
+    }
     $('empty').hidden = true;
   }
 
